@@ -1,0 +1,143 @@
+"""Maintenance of the book's notebooks (developer tooling, not needed to use the package).
+
+* Every chapter is a MyST markdown notebook ``book/<name>.md`` paired with an
+  output-free ``book/<name>.ipynb`` for Colab's launch button.
+* The first cell of every chapter installs kellynotes on Colab only. It is
+  generated from the repository URL in ``_config.yml``, the one place it is written.
+
+``python -m kellynotes.booktools sync`` rewrites setup cells and paired notebooks;
+``python -m kellynotes.booktools check`` reports drift (the tests run the same check).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+SETUP_TEMPLATE = '''# On Colab, install kellynotes (this cell does nothing anywhere else).
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "kellynotes @ git+{url}@{branch}"],
+        check=True,
+    )'''
+
+
+def load_config(root: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load((root / "_config.yml").read_text())
+
+
+def setup_cell_source(root: Path) -> str:
+    repository = load_config(root)["repository"]
+    return SETUP_TEMPLATE.format(url=repository["url"], branch=repository.get("branch", "main"))
+
+
+def toc_files(root: Path) -> list[Path]:
+    """Every file the table of contents names, as paths relative to ``root``."""
+    import yaml
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+            for part in entry.get("parts", []) or []:
+                walk(part.get("chapters"))
+
+    walk(toc.get("chapters"))
+    for part in toc.get("parts", []) or []:
+        walk(part.get("chapters"))
+    return [Path(f if Path(f).suffix else f + ".md") for f in files]
+
+
+def is_notebook(path: Path) -> bool:
+    """A MyST markdown file is a notebook only if it carries a jupytext header."""
+    text = path.read_text()
+    return text.startswith("---\n") and "jupytext:" in text.split("\n---\n", 1)[0]
+
+
+def chapter_notebooks(root: Path) -> list[Path]:
+    return [root / f for f in toc_files(root) if (root / f).suffix == ".md" and is_notebook(root / f)]
+
+
+def _cells(notebook) -> list[tuple[str, str, tuple]]:
+    return [(c.cell_type, c.source, tuple(c.metadata.get("tags", []))) for c in notebook.cells]
+
+
+def problems(root: Path) -> list[str]:
+    """Everything out of sync between sources, paired notebooks and the config."""
+    import jupytext
+
+    found = []
+    expected_setup = setup_cell_source(root)
+    for md in chapter_notebooks(root):
+        name = md.relative_to(root)
+        notebook = jupytext.read(md)
+        first = notebook.cells[0] if notebook.cells else None
+        if first is None or first.cell_type != "code" or first.source != expected_setup:
+            found.append(f"{name}: the first cell is not the Colab setup cell generated from _config.yml")
+        ipynb = md.with_suffix(".ipynb")
+        if not ipynb.exists():
+            found.append(f"{name}: paired notebook {ipynb.name} is missing")
+            continue
+        paired = jupytext.read(ipynb)
+        if _cells(paired) != _cells(notebook):
+            found.append(f"{name}: {ipynb.name} has drifted from its .md source")
+        if any(c.get("outputs") or c.get("execution_count") for c in paired.cells if c.cell_type == "code"):
+            found.append(f"{ipynb.relative_to(root)}: must be stored without outputs")
+    for md in (root / "book").glob("*.md"):
+        if md.with_suffix(".ipynb").exists() and not is_notebook(md):
+            found.append(f"{md.relative_to(root)}: has a paired .ipynb but no jupytext header (it would not execute)")
+    return found
+
+
+def sync(root: Path) -> list[Path]:
+    """Regenerate setup cells and paired notebooks; return the files written."""
+    import jupytext
+
+    written = []
+    expected_setup = setup_cell_source(root)
+    for md in chapter_notebooks(root):
+        notebook = jupytext.read(md)
+        first = notebook.cells[0] if notebook.cells else None
+        if first is None or first.cell_type != "code" or "google.colab" not in first.source:
+            raise SystemExit(f"{md}: the first cell must be the Colab setup cell; add one and rerun")
+        if first.source != expected_setup:
+            first.source = expected_setup
+            first.metadata["tags"] = ["remove-cell"]
+            jupytext.write(notebook, md, fmt="md:myst")
+            written.append(md)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                cell.outputs = []
+                cell.execution_count = None
+        ipynb = md.with_suffix(".ipynb")
+        jupytext.write(notebook, ipynb, fmt="ipynb")
+        written.append(ipynb)
+    return written
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kellynotes.booktools", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["sync", "check"])
+    parser.add_argument("--root", type=Path, default=Path.cwd())
+    args = parser.parse_args(argv)
+    if args.command == "sync":
+        for path in sync(args.root):
+            print(f"wrote {path}")
+        return 0
+    issues = problems(args.root)
+    for line in issues:
+        print(line, file=sys.stderr)
+    return 1 if issues else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

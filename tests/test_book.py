@@ -1,0 +1,76 @@
+"""The book's structure, and a full build of it (every chapter executed in quick mode, -W)."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kellynotes import booktools
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_toc_files_exist_and_chapters_are_executable_notebooks():
+    files = booktools.toc_files(ROOT)
+    assert files[0] == Path("book/intro.md")
+    for f in files:
+        assert (ROOT / f).exists(), f"_toc.yml names {f}, which does not exist"
+    chapters = booktools.chapter_notebooks(ROOT)
+    assert chapters, "no chapter notebooks found"
+    # Every .md under book/ except the introduction must be a notebook (jupytext header),
+    # otherwise Jupyter Book renders it without running a single cell.
+    for md in (ROOT / "book").glob("*.md"):
+        if md.name != "intro.md":
+            assert booktools.is_notebook(md), f"{md.name} has no jupytext header: it would not execute"
+
+
+def test_paired_notebooks_and_setup_cells_are_in_sync():
+    assert booktools.problems(ROOT) == []
+
+
+def test_drift_is_detected(tmp_path):
+    shutil.copytree(ROOT / "book", tmp_path / "book")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    assert booktools.problems(tmp_path) == []
+    md = next(p for p in booktools.chapter_notebooks(tmp_path))
+    md.write_text(md.read_text().replace("import numpy as np", "import numpy as numpy_changed", 1))
+    assert any("drifted" in line for line in booktools.problems(tmp_path))
+    config = (tmp_path / "_config.yml").read_text()
+    (tmp_path / "_config.yml").write_text(config.replace("github.com/kellynotes/", "github.com/someone-else/"))
+    assert any("setup cell" in line for line in booktools.problems(tmp_path))
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"^\s*(\./dev\.sh (?:book|test))\s*$", readme, flags=re.M)
+    assert "./dev.sh book" in commands and "./dev.sh test" in commands
+    assert "exec ./dev.sh test" in (ROOT / ".ci/run").read_text()
+
+
+@pytest.mark.book
+def test_book_builds_with_warnings_as_errors(tmp_path):
+    """Executes every chapter (quick mode) and builds the HTML with -W."""
+    env = dict(os.environ, KELLYNOTES_QUICK="1")
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(ROOT), "--path-output", str(tmp_path), "-W", "-n", "--keep-going"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-6000:]
+    html = tmp_path / "_build" / "html"
+    for md in booktools.chapter_notebooks(ROOT):
+        page = (html / md.relative_to(ROOT)).with_suffix(".html").read_text()
+        # Colab launch button pointing at the paired .ipynb, no error output, figures present.
+        assert "colab.research.google.com/github/" in page and md.with_suffix(".ipynb").name in page
+        assert "Traceback" not in page and "output traceback" not in page and "output error" not in page
+        assert "<img" in page
+    kelly_page = (html / "book" / "kelly.html").read_text()
+    assert "kn-static-slider" in kelly_page
+    # No ipywidgets manager or require.js fetched from a CDN, and MathJax served locally.
+    assert "html-manager" not in kelly_page and "require.min.js" not in kelly_page
+    assert "_static/mathjax/tex-svg-full.js" in kelly_page and (html / "_static/mathjax/tex-svg-full.js").exists()
