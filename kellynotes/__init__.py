@@ -3,6 +3,10 @@
 Importing the package is cheap and has no side effects: submodules (and JAX,
 matplotlib) are loaded only when first used, e.g. ``kellynotes.kelly``.
 No JAX configuration or plotting backend is changed at import.
+
+The one-call estimators for your own data are
+:func:`kellynotes.estimate_mutual_information` and
+:func:`kellynotes.estimate_neural_entropy` (see :mod:`kellynotes.api`).
 """
 
 import importlib
@@ -10,9 +14,10 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("kelly", "figures", "interactive", "runtime")
+_SUBMODULES = ("api", "entropy", "figures", "gaussian", "interactive", "kelly", "nets", "runtime", "sde")
+_API = ("estimate_mutual_information", "estimate_neural_entropy")
 
-__all__ = ["__version__", *_SUBMODULES]
+__all__ = ["__version__", *_API, *_SUBMODULES]
 
 
 def __getattr__(name: str):
@@ -20,6 +25,10 @@ def __getattr__(name: str):
         module = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = module
         return module
+    if name in _API:
+        value = getattr(importlib.import_module(f"{__name__}.api"), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -28,4 +37,5 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import figures, interactive, kelly, runtime  # noqa: F401
+    from . import api, entropy, figures, gaussian, interactive, kelly, nets, runtime, sde  # noqa: F401
+    from .api import estimate_mutual_information, estimate_neural_entropy  # noqa: F401

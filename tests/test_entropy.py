@@ -1,0 +1,134 @@
+"""Training and estimators that need no closed-form Gaussian (those are in test_estimators_exact.py)."""
+
+import jax
+import numpy as np
+import pytest
+
+import kellynotes
+from kellynotes import entropy
+from kellynotes.nets import EntropyMLP
+from kellynotes.sde import VPSDE
+
+SDE = VPSDE()
+QUICK = entropy.TrainConfig(steps=1500, batch_size=512, progress=False)
+
+
+@pytest.fixture(scope="module")
+def standard_normal_model():
+    x = np.random.default_rng(0).normal(size=(20_000, 5))
+    return x, entropy.train(jax.random.key(0), x, config=QUICK)
+
+
+def test_untrained_network_stores_no_information():
+    # The last layer starts at zero: u = 0 is the exact model of p_d = p_eq.
+    network = EntropyMLP(4, key=jax.random.key(0), condition=("vector", 2))
+    model = entropy.EntropyModel(network, SDE, 1e-3)
+    x = np.random.default_rng(0).normal(size=(500, 4))
+    y = np.random.default_rng(1).normal(size=(500, 2))
+    for estimate in [
+        entropy.neural_entropy(model.entropy_field, SDE, x, key=jax.random.key(0), num_samples=1000),
+        entropy.mutual_information_minde(model.entropy_field, SDE, x, y, key=jax.random.key(0), num_samples=1000),
+    ]:
+        assert estimate.value == 0.0 and estimate.stderr == 0.0
+
+
+def test_entropy_matching_stores_nothing_when_data_are_at_equilibrium(standard_normal_model):
+    """The thought experiment of Sec. 3: p_d = p_eq = N(0, I). S_tot = 0, and the
+    trained entropy-matching network stores almost nothing, while the same
+    integral of the score (score = e - x) is large."""
+    x, result = standard_normal_model
+    field = result.model.entropy_field
+    stored = entropy.neural_entropy(field, SDE, x, key=jax.random.key(1), num_samples=20_000)
+    score = entropy.neural_entropy(lambda xs, s, y: field(xs, s, y) - xs, SDE, x, key=jax.random.key(1),
+                                   num_samples=20_000)
+    # 0.05 nats is 1% of one dimension's score information below; a network that
+    # learned anything spurious from 20k samples in 1500 steps would exceed it.
+    assert 0 <= stored.value < 0.05
+    # With exact fields the score integral is D/2 * ∫ β (1-α)... = 5 x ~5 nats; it is O(10) nats.
+    assert score.value > 10.0
+
+
+def test_training_is_deterministic_per_key(standard_normal_model):
+    x, result = standard_normal_model
+    again = entropy.train(jax.random.key(0), x, config=QUICK)
+    np.testing.assert_array_equal(result.loss, again.loss)
+    assert result.loss.shape == (QUICK.steps // QUICK.steps_per_call,)
+
+
+def test_nan_loss_stops_training_with_a_clear_message():
+    x = np.random.default_rng(0).normal(size=(200, 3)) * 1e30
+    with pytest.raises(FloatingPointError, match="training loss became"):
+        entropy.train(jax.random.key(0), x, config=entropy.TrainConfig(steps=10, batch_size=32, progress=False,
+                                                                       steps_per_call=5))
+
+
+def test_uniform_time_sampling_has_the_same_expectation_but_more_noise():
+    # Same network, same data: the two samplers estimate the same integral.
+    network = EntropyMLP(3, key=jax.random.key(0))
+    x = np.random.default_rng(0).normal(size=(4096, 3)).astype(np.float32) * 0.3
+    losses = {}
+    for sampling in ("log_snr", "uniform"):
+        values = [float(entropy.denoising_loss(network, SDE, x, None, k, s_min=1e-3, time_sampling=sampling))
+                  for k in jax.random.split(jax.random.key(1), 40)]
+        losses[sampling] = (np.mean(values), np.std(values) / np.sqrt(len(values)))
+    (a, sa), (b, sb) = losses["log_snr"], losses["uniform"]
+    assert abs(a - b) < 4 * np.hypot(sa, sb)  # unbiased: agree within 4 combined standard errors
+    assert sb > 3 * sa  # log-SNR sampling is the less noisy one
+
+
+@pytest.mark.parametrize("bad", [
+    dict(steps=0), dict(label_dropout=1.0), dict(s_min=0.0), dict(time_sampling="beta"), dict(weighting="x"),
+    dict(learning_rate=-1.0),
+])
+def test_train_config_rejects_bad_settings(bad):
+    with pytest.raises(ValueError, match="TrainConfig"):
+        entropy.TrainConfig(**bad)
+
+
+def test_estimator_arguments_are_checked():
+    x = np.zeros((200, 2))
+    with pytest.raises(ValueError, match="s_min"):
+        entropy.neural_entropy(lambda xs, s, y: xs, SDE, x, key=jax.random.key(0), s_min=0.0)
+    with pytest.raises(ValueError, match="s_grid"):
+        entropy.neural_entropy_rate(lambda xs, s, y: xs, SDE, x, [0.0, 0.5], key=jax.random.key(0))
+
+
+class TestPublicAPI:
+    x = np.random.default_rng(0).normal(size=(500, 3))
+    y = np.random.default_rng(1).normal(size=(500, 2))
+
+    @pytest.mark.parametrize("x, y, message", [
+        (np.zeros((500, 3)), np.zeros((400, 2)), "same number of samples"),
+        (np.zeros(500), np.zeros((500, 2)), r"shape \(N, D_X\)"),
+        (np.zeros((50, 3)), np.zeros((50, 2)), "at least 100"),
+        (np.full((500, 3), np.nan), np.zeros((500, 2)), "x contains NaN"),
+        (np.zeros((500, 3)), np.full((500, 2), np.inf), "y contains NaN or infinite"),
+        (np.zeros((500, 3), dtype=bool), np.zeros((500, 2)), "x must be an array of real numbers"),
+        (np.zeros((500, 3), dtype=complex), np.zeros((500, 2)), "x must be an array of real numbers"),
+        (np.zeros((500, 3)), np.array(["a"] * 500), "y must be real numbers"),
+        (np.zeros((500, 3)), np.zeros(500), "reshape"),
+        (np.zeros((500, 3)), -np.ones(500, dtype=int), "labels"),
+    ])
+    def test_bad_inputs_raise_clear_errors(self, x, y, message):
+        with pytest.raises(ValueError, match=message):
+            kellynotes.estimate_mutual_information(x, y, key=jax.random.key(0))
+
+    def test_constant_columns_cannot_be_standardised(self):
+        x = self.x.copy()
+        x[:, 1] = 2.0
+        with pytest.raises(ValueError, match=r"constant columns \[1\]"):
+            kellynotes.estimate_mutual_information(x, self.y, key=jax.random.key(0))
+
+    def test_neural_entropy_rejects_bad_x(self):
+        with pytest.raises(ValueError, match="x contains NaN"):
+            kellynotes.estimate_neural_entropy(np.full((500, 3), np.nan), key=jax.random.key(0))
+
+    def test_integer_labels_are_accepted(self):
+        labels = (self.x[:, 0] > 0).astype(int)
+        config = entropy.TrainConfig(steps=300, batch_size=128, progress=False)
+        result = kellynotes.estimate_mutual_information(self.x, labels, key=jax.random.key(0), config=config,
+                                                        num_samples=4096, rate_points=4)
+        # I(X; sign(X_0)) <= H(label) = log 2; a short run must land in [0, log 2 + 4 s.e.].
+        assert -4 * result.stderr < result.value < np.log(2) + 4 * result.stderr
+        assert result.rate.rate.shape == (4,)
+        assert result.settings["config"]["steps"] == 300
