@@ -6,7 +6,9 @@
   generated from the repository URL in ``_config.yml``, the one place it is written.
 
 ``python -m kellynotes.booktools sync`` rewrites setup cells and paired notebooks;
-``python -m kellynotes.booktools check`` reports drift (the tests run the same check).
+``python -m kellynotes.booktools check`` reports drift (the tests run the same check);
+``python -m kellynotes.booktools run book/<name>.md [--out file.ipynb]`` executes one
+chapter (set ``KELLYNOTES_QUICK=1`` for quick mode) and prints its text outputs.
 """
 
 import argparse
@@ -119,16 +121,53 @@ def sync(root: Path) -> list[Path]:
                 cell.outputs = []
                 cell.execution_count = None
         ipynb = md.with_suffix(".ipynb")
+        if ipynb.exists() and _cells(jupytext.read(ipynb)) == _cells(notebook):
+            continue  # unchanged: keep the file (and its cell ids) as they are
         jupytext.write(notebook, ipynb, fmt="ipynb")
         written.append(ipynb)
     return written
 
 
+def run_chapter(md: Path, out: Path | None = None, timeout: int = 1800) -> int:
+    """Execute one chapter with nbclient (in its own folder); print text output; 1 on a cell error."""
+    import time
+
+    import jupytext
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    notebook = jupytext.read(md)
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(md.parent)}})
+    start = time.perf_counter()
+    status = 0
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        print(error, file=sys.stderr)
+        status = 1
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.output_type == "stream":
+                print(output.text, end="")
+    print(f"[{md.name}: executed in {time.perf_counter() - start:.1f} s]")
+    if out is not None:
+        nbformat.write(notebook, out)
+    return status
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kellynotes.booktools", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["sync", "check"])
+    parser.add_argument("command", choices=["sync", "check", "run"])
+    parser.add_argument("chapter", nargs="?", type=Path, help="with run: the chapter's .md file")
+    parser.add_argument("--out", type=Path, help="with run: write the executed notebook here")
     parser.add_argument("--root", type=Path, default=Path.cwd())
     args = parser.parse_args(argv)
+    if args.command == "run":
+        if args.chapter is None:
+            parser.error("run needs a chapter, e.g. book/kelly.md")
+        return run_chapter(args.chapter.resolve(), args.out)
     if args.command == "sync":
         for path in sync(args.root):
             print(f"wrote {path}")

@@ -97,6 +97,28 @@ class VPSDE:
         s = jnp.asarray(s)[..., None]
         return self.mean_coefficient(s) * x0 + self.std(s) * z, z
 
+    def sample_path(self, key: PRNGKeyArray, x0: Float[Array, "N D"], s_grid: Float[Array, " K"]):
+        r"""Forward paths sampled exactly at the increasing times ``s_grid`` (first entry ≥ 0).
+
+        The VP process is Ornstein–Uhlenbeck, so between $s_1 < s_2$ the transition is
+        exact: $\tilde{\mathbf x}_{s_2} = \sqrt{a}\,\tilde{\mathbf x}_{s_1} + \sqrt{1-a}\,\mathbf z$ with
+        $a = \alpha(s_2)/\alpha(s_1)$. Returns an array of shape (K, N, D), starting from
+        the exact marginal at ``s_grid[0]``.
+        """
+        s_grid = jnp.asarray(s_grid)
+        key_first, key_rest = jax.random.split(key)
+        first, _ = self.perturb(key_first, x0, jnp.full(x0.shape[:-1], s_grid[0]))
+
+        def step(x, inputs):
+            key, s_from, s_to = inputs
+            log_a = self.log_alpha(s_to) - self.log_alpha(s_from)
+            x = jnp.exp(0.5 * log_a) * x + jnp.sqrt(-jnp.expm1(log_a)) * jax.random.normal(key, x.shape)
+            return x, x
+
+        keys = jax.random.split(key_rest, s_grid.shape[0] - 1)
+        _, rest = jax.lax.scan(step, first, (keys, s_grid[:-1], s_grid[1:]))
+        return jnp.concatenate([first[None], rest])
+
     @staticmethod
     def equilibrium_score(x: Float[Array, "*batch D"]) -> Float[Array, "*batch D"]:
         r"""$\nabla\log p_{\rm eq}(\mathbf x) = -\mathbf x$ for $p_{\rm eq} = \mathcal N(0, I)$."""
