@@ -316,11 +316,35 @@ def _traced(integrand, x, y, batch_size: int):
 
     Model weights captured as compile-time constants hit an XLA CPU miscompilation
     in jax 0.10.2 (NaN/inf from a zero-output network at batch 8192); passing them
-    as arguments avoids it, and also lets one compiled function serve every model.
+    as arguments avoids it.
     """
     index = jnp.zeros(batch_size, jnp.int32)
     example = (x[index], jnp.zeros(batch_size, jnp.float32), None if y is None else y[index])
     return eqx.filter_closure_convert(integrand, *example)
+
+
+class _Integrand(eqx.Module):
+    """g(x_s, s, y) for one estimator; a pytree, so a field that is an Equinox module
+    (e.g. ``EntropyModel.entropy_field``) is traced, and one compiled function serves
+    every call on models of the same shape."""
+
+    field: Callable
+    kind: str = eqx.field(static=True)
+
+    def __call__(self, x_s, s, y):
+        if self.kind == "norm":
+            return jnp.sum(self.field(x_s, s, y) ** 2, axis=-1)
+        conditional, unconditional = self.field(x_s, s, y), self.field(x_s, s, None)
+        if self.kind == "difference":
+            return jnp.sum((conditional - unconditional) ** 2, axis=-1)
+        return jnp.sum(conditional**2 - unconditional**2, axis=-1)  # "difference_of_squares"
+
+
+def _prepare(field, kind, x, y, batch_size):
+    integrand = _Integrand(field, kind)
+    if isinstance(field, eqx.Module):
+        return integrand
+    return _traced(integrand, x, y, batch_size)  # plain functions: hoist their captured arrays
 
 
 @eqx.filter_jit
@@ -332,13 +356,13 @@ def _integral_batch(integrand, sde, x, y, key, s_min, batch_size):
     return weight * 0.5 * sde.beta(s) * integrand(x_s, s, None if y is None else y[index])
 
 
-def _integral(integrand, sde, x, y, *, key, s_min, num_samples, batch_size) -> Estimate:
+def _integral(field, kind, sde, x, y, *, key, s_min, num_samples, batch_size) -> Estimate:
     r"""$\int_{s_{\min}}^T ds\,\frac{\beta}{2}\,\mathbb E[g(\tilde{\mathbf x}_s, s, \mathbf y)]$ by Monte Carlo, with
     ``integrand(x_s, s, y) -> g`` per example; data are drawn from ``x`` (and ``y``) with replacement."""
     _check_integration_args(sde, s_min, num_samples, batch_size)
     x, y = _as_device_arrays(x, y)
     batch_size = min(batch_size, num_samples)
-    integrand = _traced(integrand, x, y, batch_size)
+    integrand = _prepare(field, kind, x, y, batch_size)
     values = [
         np.asarray(_integral_batch(integrand, sde, x, y, batch_key, s_min, batch_size), dtype=np.float64)
         for batch_key in jax.random.split(key, -(-num_samples // batch_size))
@@ -356,7 +380,7 @@ def _rate_batch(integrand, sde, x, y, key, s_value, batch_size):
     return 0.5 * sde.beta(s) * integrand(x_s, s, None if y is None else y[index])
 
 
-def _rate(integrand, sde, x, y, s_grid, *, key, samples_per_point) -> RateCurve:
+def _rate(field, kind, sde, x, y, s_grid, *, key, samples_per_point) -> RateCurve:
     r"""$\frac{\beta(s)}{2}\,\mathbb E[g]$ at each $s$ of ``s_grid`` (nats per unit $s$)."""
     s_grid = np.asarray(s_grid, dtype=np.float64)
     if s_grid.ndim != 1 or np.any(s_grid <= 0) or np.any(s_grid > sde.T):
@@ -364,7 +388,7 @@ def _rate(integrand, sde, x, y, s_grid, *, key, samples_per_point) -> RateCurve:
     if samples_per_point < 2:
         raise ValueError(f"samples_per_point must be >= 2, got {samples_per_point}")
     x, y = _as_device_arrays(x, y)
-    integrand = _traced(integrand, x, y, samples_per_point)
+    integrand = _prepare(field, kind, x, y, samples_per_point)
     rates, errors = [], []
     for point_key, s_value in zip(jax.random.split(key, s_grid.size), s_grid):
         v = np.asarray(_rate_batch(integrand, sde, x, y, point_key, jnp.float32(s_value), samples_per_point),
@@ -374,18 +398,6 @@ def _rate(integrand, sde, x, y, s_grid, *, key, samples_per_point) -> RateCurve:
     return RateCurve(s_grid, np.array(rates), np.array(errors))
 
 
-def _squared_norm(field: EntropyField):
-    return lambda x_s, s, y: jnp.sum(field(x_s, s, y) ** 2, axis=-1)
-
-
-def _squared_difference(field: EntropyField):
-    return lambda x_s, s, y: jnp.sum((field(x_s, s, y) - field(x_s, s, None)) ** 2, axis=-1)
-
-
-def _difference_of_squares(field: EntropyField):
-    return lambda x_s, s, y: jnp.sum(field(x_s, s, y) ** 2 - field(x_s, s, None) ** 2, axis=-1)
-
-
 def neural_entropy(field: EntropyField, sde: VPSDE, x, *, key: PRNGKeyArray, y=None, s_min: float = 1e-3,
                    num_samples: int = 200_000, batch_size: int = 8192) -> Estimate:
     r"""$S_{\rm NN} = \int_{s_{\min}}^T ds\,\frac{\beta}{2}\,\mathbb E\|\mathbf e(\tilde{\mathbf x}_s, s; \mathbf y)\|^2$ (Eq. 12), nats.
@@ -393,14 +405,14 @@ def neural_entropy(field: EntropyField, sde: VPSDE, x, *, key: PRNGKeyArray, y=N
     Without ``y``: $S^{\mathbf X}_{\rm NN}$ of the unconditional field. With ``y``:
     $S^{\mathbf X\mid\mathbf Y}_{\rm NN}$, averaged over the pairs ``(x, y)``.
     """
-    return _integral(_squared_norm(field), sde, x, y, key=key, s_min=s_min, num_samples=num_samples,
+    return _integral(field, "norm", sde, x, y, key=key, s_min=s_min, num_samples=num_samples,
                      batch_size=batch_size)
 
 
 def neural_entropy_rate(field: EntropyField, sde: VPSDE, x, s_grid, *, key: PRNGKeyArray, y=None,
                         samples_per_point: int = 4096) -> RateCurve:
     r"""$dS_{\rm NN}/ds = \frac{\beta(s)}{2}\,\mathbb E\|\mathbf e(\tilde{\mathbf x}_s, s;\mathbf y)\|^2$ on ``s_grid``."""
-    return _rate(_squared_norm(field), sde, x, y, s_grid, key=key, samples_per_point=samples_per_point)
+    return _rate(field, "norm", sde, x, y, s_grid, key=key, samples_per_point=samples_per_point)
 
 
 def mutual_information_minde(field: EntropyField, sde: VPSDE, x, y, *, key: PRNGKeyArray, s_min: float = 1e-3,
@@ -409,14 +421,14 @@ def mutual_information_minde(field: EntropyField, sde: VPSDE, x, y, *, key: PRNG
 
     With exact fields this is $I(\mathbf X_{s_{\min}};\mathbf Y) - I(\mathbf X_T;\mathbf Y)$.
     """
-    return _integral(_squared_difference(field), sde, x, y, key=key, s_min=s_min, num_samples=num_samples,
+    return _integral(field, "difference", sde, x, y, key=key, s_min=s_min, num_samples=num_samples,
                      batch_size=batch_size)
 
 
 def mutual_information_rate(field: EntropyField, sde: VPSDE, x, y, s_grid, *, key: PRNGKeyArray,
                             samples_per_point: int = 4096) -> RateCurve:
     r"""The MINDE integrand $\frac{\beta}{2}\,\mathbb E\|\mathbf e(\cdot;\mathbf y) - \mathbf e(\cdot)\|^2$ on ``s_grid``."""
-    return _rate(_squared_difference(field), sde, x, y, s_grid, key=key, samples_per_point=samples_per_point)
+    return _rate(field, "difference", sde, x, y, s_grid, key=key, samples_per_point=samples_per_point)
 
 
 def mutual_information_entropy_difference(field: EntropyField, sde: VPSDE, x, y, *, key: PRNGKeyArray,
@@ -425,5 +437,5 @@ def mutual_information_entropy_difference(field: EntropyField, sde: VPSDE, x, y,
     r"""$S_{\rm NN}^{\mathbf X\mid\mathbf Y} - S_{\rm NN}^{\mathbf X}$ (Eq. 52), nats, from paired samples
     (both fields evaluated at the same $(\tilde{\mathbf x}_s, s)$, so the standard error is
     that of the difference, not of two independent estimates)."""
-    return _integral(_difference_of_squares(field), sde, x, y, key=key, s_min=s_min, num_samples=num_samples,
+    return _integral(field, "difference_of_squares", sde, x, y, key=key, s_min=s_min, num_samples=num_samples,
                      batch_size=batch_size)

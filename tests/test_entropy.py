@@ -32,6 +32,27 @@ def test_untrained_network_stores_no_information():
         assert estimate.value == 0.0 and estimate.stderr == 0.0
 
 
+def test_large_batches_of_a_zero_network_give_zero():
+    """Regression: with the weights captured as jit constants, jax 0.10.2 on CPU returned
+    NaN/inf for this network at batch 8192. Both field kinds (module method, plain function)."""
+    network = EntropyMLP(4, key=jax.random.key(0), condition=("vector", 2))
+    model = entropy.EntropyModel(network, SDE, 1e-3)
+    x = np.random.default_rng(0).normal(size=(500, 4))
+    for field in (model.entropy_field, lambda xs, s, y: model.entropy_field(xs, s, y)):
+        estimate = entropy.neural_entropy(field, SDE, x, key=jax.random.key(0), num_samples=8192, batch_size=8192)
+        assert estimate.value == 0.0
+
+
+def test_estimators_compile_once_per_model_shape():
+    network = EntropyMLP(3, key=jax.random.key(0))
+    model = entropy.EntropyModel(network, SDE, 1e-3)
+    x = np.random.default_rng(0).normal(size=(300, 3))
+    entropy.neural_entropy(model.entropy_field, SDE, x, key=jax.random.key(0), num_samples=512)
+    before = entropy._integral_batch._cached._cache_size()
+    entropy.neural_entropy(model.entropy_field, SDE, x, key=jax.random.key(1), num_samples=512)
+    assert entropy._integral_batch._cached._cache_size() == before
+
+
 def test_entropy_matching_stores_nothing_when_data_are_at_equilibrium(standard_normal_model):
     """The thought experiment of Sec. 3: p_d = p_eq = N(0, I). S_tot = 0, and the
     trained entropy-matching network stores almost nothing, while the same

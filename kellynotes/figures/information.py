@@ -1,0 +1,246 @@
+r"""Figures for the MINDE chapter: exact and learned information rates of joint Gaussians.
+
+Every function draws onto axes or a figure it is given (never pyplot state). The
+three quantities are keyed the same way everywhere:
+
+* ``"x"``: $S^{\mathbf X}$, the (neural or total) entropy of the unconditional field,
+* ``"x|y"``: $S^{\mathbf X\mid\mathbf Y}$, the same for the conditional field,
+* ``"I"``: $I(\mathbf X;\mathbf Y)$ (the MINDE integrand, Eq. 13/14).
+
+Exact curves come from the closed forms of :mod:`kellynotes.gaussian`; learned curves
+are :class:`kellynotes.entropy.RateCurve` objects measured on trained networks. Totals
+are cut at the same ``s_min`` as the estimators, so the two are comparable.
+"""
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+from matplotlib.lines import Line2D
+
+from .. import gaussian
+from ..entropy import Estimate, RateCurve
+from ..sde import VPSDE
+
+__all__ = [
+    "QUANTITIES",
+    "comparison_table",
+    "draw_minde_explorer",
+    "draw_rate_panels",
+    "exact_rates",
+    "exact_totals",
+    "minde_sliders",
+    "nearest",
+    "plot_flattening_totals",
+    "plot_rates",
+]
+
+# key, mathtext label, colour
+QUANTITIES = (
+    ("x", r"$S^{X}$", "C0"),
+    ("x|y", r"$S^{X|Y}$", "C1"),
+    ("I", r"$I(X;Y)$", "C2"),
+)
+
+Make = Callable[[float], "gaussian.JointGaussian"]
+
+
+def exact_rates(g: "gaussian.JointGaussian", sde: VPSDE, s) -> dict[str, np.ndarray]:
+    """Exact rates (nats per unit $s$) of the three quantities on the times ``s``."""
+    return {
+        "x": gaussian.entropy_rate_x(g, sde, s),
+        "x|y": gaussian.entropy_rate_x_given_y(g, sde, s),
+        "I": gaussian.mutual_information_rate(g, sde, s),
+    }
+
+
+def exact_totals(g: "gaussian.JointGaussian", sde: VPSDE, s_min: float) -> dict[str, float]:
+    """Exact totals (nats) of the three quantities, integrated from ``s_min`` to $T$."""
+    return {
+        "x": gaussian.total_entropy_x(g, sde, s_min),
+        "x|y": gaussian.total_entropy_x_given_y(g, sde, s_min),
+        "I": gaussian.mutual_information(g, sde, s_min),
+    }
+
+
+def nearest(values, value: float, *, log: bool = False) -> float:
+    """The entry of ``values`` closest to ``value`` (in log scale if ``log``)."""
+    values = list(values)
+    if not values:
+        raise ValueError("nearest: no values to choose from")
+    distance = (lambda v: abs(np.log(v) - np.log(value))) if log else (lambda v: abs(v - value))
+    return min(values, key=distance)
+
+
+def _legend_handles(learned_label: str | None, hollow: bool = False):
+    handles = [Line2D([], [], color=color, lw=2, label=label) for _, label, color in QUANTITIES]
+    handles.append(Line2D([], [], color="0.2", lw=1.5, label="exact"))
+    if learned_label:
+        handles.append(Line2D([], [], color="0.2", ls="none", marker="o", ms=4,
+                              mfc="none" if hollow else "0.2", label=learned_label))
+    return handles
+
+
+def plot_rates(ax, g: "gaussian.JointGaussian", *, sde: VPSDE = VPSDE(), s_min: float = 1e-3,
+               learned: Mapping[str, RateCurve] | None = None, hollow: bool = False,
+               legend: bool = False, learned_label: str = "learned", points: int = 200,
+               errorbars: bool = True) -> None:
+    r"""Exact rates $dS/ds$ of $S^X$, $S^{X|Y}$ and $I(X;Y)$ against $s$ (log–log), with
+    ``learned`` rate curves as markers (hollow if ``hollow``, e.g. when they come from a
+    model trained at a different setting). Error bars are 2 standard errors (drawn only
+    with ``errorbars``; on a log axis they are usually smaller than the markers)."""
+    s = np.geomspace(s_min, sde.T, points)
+    exact = exact_rates(g, sde, s)
+    top = max(float(np.max(v)) for v in exact.values())
+    for key, _, color in QUANTITIES:
+        ax.plot(s, exact[key], color=color, lw=1.6)
+        if learned is not None and key in learned:
+            curve = learned[key]
+            if errorbars:
+                ax.errorbar(curve.s, curve.rate, yerr=2 * curve.stderr, fmt="o", ms=3.5, color=color,
+                            mfc="none" if hollow else color, elinewidth=0.8, capsize=0)
+            else:
+                ax.plot(curve.s, curve.rate, "o", ms=3.5, color=color, mfc="none" if hollow else color)
+            top = max(top, float(np.max(curve.rate)))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(s_min, sde.T)
+    ax.set_ylim(top * 1e-4, top * 2.5)
+    ax.set_xlabel("forward time s")
+    ax.set_ylabel("rate dS/ds (nats per unit s)")
+    ax.grid(True, which="major", color="0.9", lw=0.6)
+    if legend:
+        ax.legend(handles=_legend_handles(learned_label if learned is not None else None, hollow),
+                  loc="lower left", fontsize=7.5, ncol=2, framealpha=0.9)
+
+
+def draw_rate_panels(fig, panels: Mapping[str, tuple["gaussian.JointGaussian", Mapping[str, RateCurve] | None]], *,
+                     sde: VPSDE = VPSDE(), s_min: float = 1e-3, sharey: bool = True) -> list:
+    """One :func:`plot_rates` panel per entry of ``panels`` (title -> (Gaussian, learned curves)),
+    with one legend below them. Returns the axes."""
+    axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=sharey))
+    any_learned = False
+    for ax, (title, (g, learned)) in zip(axes, panels.items()):
+        plot_rates(ax, g, sde=sde, s_min=s_min, learned=learned)
+        any_learned |= learned is not None
+        ax.set_title(title, fontsize=10)
+        if sharey and ax is not axes[0]:
+            ax.set_ylabel("")
+    if sharey:  # each panel set its own limits; keep the widest
+        low = min(ax.get_ylim()[0] for ax in axes)
+        high = max(ax.get_ylim()[1] for ax in axes)
+        axes[0].set_ylim(low, high)
+    fig.legend(handles=_legend_handles("learned (± 2 s.e.)" if any_learned else None), loc="outside lower center",
+               ncol=5, fontsize=8.5, frameon=False)
+    return list(axes)
+
+
+def plot_flattening_totals(ax, make: Make, lambdas, *, sde: VPSDE = VPSDE(), s_min: float = 1e-3,
+                           estimates: Mapping[float, Mapping[str, Estimate]] | None = None) -> None:
+    r"""Exact totals against $\lambda_\delta$ for the Gaussians ``make(lambda_delta)``:
+    $S^X_{\rm tot}$ and $S^{X|Y}_{\rm tot}$ cut at ``s_min`` (solid) and uncut (Eq. 56, dashed),
+    the total correlation of $\mathbf X$ (dotted) and $I(X;Y)$ cut at ``s_min``, with
+    ``estimates`` (λ_δ -> {"x", "x|y", "I"}: Estimate) as markers."""
+    lambdas = np.asarray(sorted(lambdas), dtype=float)
+    models = [make(value) for value in lambdas]
+    cut = {key: np.array([exact_totals(g, sde, s_min)[key] for g in models]) for key, _, _ in QUANTITIES}
+    uncut_x = np.array([gaussian.total_entropy_x(g) for g in models])
+    uncut_xy = np.array([gaussian.total_entropy_x_given_y(g) for g in models])
+    tc = np.array([gaussian.total_correlation(g.cov_x) for g in models])
+    for key, label, color in QUANTITIES:
+        ax.plot(lambdas, cut[key], color=color, lw=1.8, label=f"{label}, exact (cut at s = {s_min:g})")
+    ax.plot(lambdas, uncut_x, color="C0", lw=1.2, ls="--", label=r"$S^{X}_{\rm tot}$ uncut (Eq. 56)")
+    ax.plot(lambdas, uncut_xy, color="C1", lw=1.2, ls="--", label=r"$S^{X|Y}_{\rm tot}$ uncut")
+    ax.plot(lambdas, tc, color="0.4", lw=1.2, ls=":", label="total correlation TC(X)")
+    if estimates:
+        first = True
+        for value, found in sorted(estimates.items()):
+            for key, _, color in QUANTITIES:
+                if key in found:
+                    ax.errorbar([value], [found[key].value], yerr=[2 * found[key].stderr], fmt="o", ms=5,
+                                color=color, mec="k", mew=0.6, label="learned (one network)" if first else None)
+                    first = False
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.invert_xaxis()  # flatter to the right
+    ax.set_xlabel(r"$\lambda_\delta$ (variance of the $D_X - k$ flattened directions)")
+    ax.set_ylabel("nats")
+    ax.grid(True, which="major", color="0.9", lw=0.6)
+
+
+def comparison_table(columns: Mapping[str, tuple[Mapping[str, float], Mapping[str, Estimate]]]) -> str:
+    """A text table of exact totals against estimates, one column per experiment.
+
+    ``columns`` maps a column title to ``(exact, estimated)``: ``exact`` has keys
+    ``"x"``, ``"x|y"``, ``"I"``; ``estimated`` has ``"x"``, ``"x|y"``, ``"minde"`` and
+    ``"difference"`` (:class:`~kellynotes.entropy.Estimate`). Estimates show
+    ``value ± standard error (relative deviation from exact)``.
+    """
+    rows = [
+        ("S^X      exact", "x", None),
+        ("         S_NN (Eq. 12)", "x", "x"),
+        ("S^X|Y    exact", "x|y", None),
+        ("         S_NN (Eq. 12)", "x|y", "x|y"),
+        ("I(X;Y)   exact", "I", None),
+        ("         MINDE (Eq. 14)", "I", "minde"),
+        ("         S_NN diff. (Eq. 52)", "I", "difference"),
+    ]
+    width = 24
+    lines = [f"{'nats':29s}" + "".join(f"{title:>{width}s}" for title in columns)]
+    for label, exact_key, estimate_key in rows:
+        cells = []
+        for exact, estimated in columns.values():
+            truth = exact[exact_key]
+            if estimate_key is None:
+                cells.append(f"{truth:{width}.2f}")
+            else:
+                e = estimated[estimate_key]
+                cells.append(f"{e.value:.2f} ± {e.stderr:.2f} ({100 * (e.value / truth - 1):+.1f}%)".rjust(width))
+        lines.append(f"{label:29s}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def draw_minde_explorer(fig, noise_std: float, lambda_delta: float, *, determinism: Make, flattening: Make,
+                        learned_determinism: Mapping[float, Mapping[str, RateCurve]] | None = None,
+                        learned_flattening: Mapping[float, Mapping[str, RateCurve]] | None = None,
+                        sde: VPSDE = VPSDE(), s_min: float = 1e-3) -> None:
+    r"""The two ways of making $S^{X|Y}_{\rm tot}$ large, side by side.
+
+    Left: ``determinism(noise_std)`` (full-rank $\Sigma_X$, noise $\sigma_\varepsilon$). Right:
+    ``flattening(lambda_delta)``. Exact rate curves are recomputed for the given values;
+    learned curves (markers) are taken from the trained model with the *nearest* parameter
+    in ``learned_determinism`` / ``learned_flattening`` (keyed by σ_ε and λ_δ), drawn
+    hollow when that parameter differs from the slider value.
+    """
+    ax_det, ax_flat = fig.subplots(1, 2, sharey=False)
+    for ax, make, value, learned_by, name, log in [
+        (ax_det, determinism, noise_std, learned_determinism, "σ_ε", False),
+        (ax_flat, flattening, lambda_delta, learned_flattening, "λ_δ", True),
+    ]:
+        g = make(value)
+        learned, label, hollow = None, None, False
+        if learned_by:
+            trained = nearest(learned_by, value, log=log)
+            learned = learned_by[trained]
+            hollow = not np.isclose(trained, value, rtol=1e-6)
+            label = f"learned at {name} = {trained:g}" + (" (nearest)" if hollow else "")
+        plot_rates(ax, g, sde=sde, s_min=s_min, learned=learned, hollow=hollow, errorbars=False)
+        totals = exact_totals(g, sde, s_min)
+        kind = "determinism" if make is determinism else "flattening"
+        ax.set_title(f"{kind}: {name} = {value:g}\n"
+                     rf"exact, cut at s = {s_min:g}: $S^X$ = {totals['x']:.1f}, $S^{{X|Y}}$ = {totals['x|y']:.1f}, "
+                     f"I = {totals['I']:.2f} nats", fontsize=9)
+        ax.legend(handles=_legend_handles(label, hollow), loc="lower left", fontsize=7, ncol=2, framealpha=0.9)
+    ax_flat.set_ylabel("")
+
+
+def minde_sliders(noise_std: float = 0.6, lambda_delta: float = 1e-3):
+    """ipywidgets sliders for :func:`draw_minde_explorer` (needs a live kernel)."""
+    import ipywidgets as widgets
+
+    style = {"description_width": "initial"}
+    return {
+        "noise_std": widgets.FloatSlider(value=noise_std, min=0.05, max=1.5, step=0.05,
+                                         description="noise σ_ε (determinism)", style=style),
+        "lambda_delta": widgets.FloatLogSlider(value=lambda_delta, base=10, min=-6, max=0, step=0.25,
+                                               description="λ_δ (flattening)", style=style),
+    }
