@@ -42,13 +42,31 @@ def stochastic_matrix(value, name: str) -> np.ndarray:
     return m / sums[:, None]
 
 
-def in_closed_interval(value, name: str, low: float, high: float) -> float:
+def number(value, name: str) -> float:
     try:
-        x = float(value)
+        return float(value)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name} must be a number, got {value!r}") from error
+
+
+def in_closed_interval(value, name: str, low: float, high: float) -> float:
+    x = number(value, name)
     if not (low <= x <= high):  # also rejects NaN
         raise ValueError(f"{name} must lie in [{low}, {high}], got {value!r}")
+    return x
+
+
+def positive_number(value, name: str) -> float:
+    x = number(value, name)
+    if not (np.isfinite(x) and x > 0):  # also rejects NaN
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    return x
+
+
+def non_negative_number(value, name: str) -> float:
+    x = number(value, name)
+    if not (np.isfinite(x) and x >= 0):
+        raise ValueError(f"{name} must be non-negative and finite, got {value!r}")
     return x
 
 

@@ -87,26 +87,6 @@ def _spd_matrix(value, name: str) -> np.ndarray:
     return m
 
 
-def _positive_finite(value, name: str) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be a number, got {value!r}") from error
-    if not (np.isfinite(x) and x > 0):  # also rejects NaN
-        raise ValueError(f"{name} must be positive and finite, got {value!r}")
-    return x
-
-
-def _non_negative_finite(value, name: str) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be a number, got {value!r}") from error
-    if not (np.isfinite(x) and x >= 0):
-        raise ValueError(f"{name} must be non-negative and finite, got {value!r}")
-    return x
-
-
 def _frozen(array: np.ndarray) -> np.ndarray:
     array = np.array(array, dtype=np.float64, copy=True)
     array.setflags(write=False)
@@ -140,7 +120,7 @@ class JointGaussian:
             raise ValueError(
                 f"A must have shape (D_Y, D_X) with D_X = {cov_x.shape[0]} (the size of cov_x), got shape {A.shape}"
             )
-        noise_std = _positive_finite(self.noise_std, "noise_std")
+        noise_std = check.positive_number(self.noise_std, "noise_std")
         object.__setattr__(self, "cov_x", _frozen(cov_x))
         object.__setattr__(self, "A", _frozen(A))
         object.__setattr__(self, "noise_std", noise_std)
@@ -249,7 +229,7 @@ def full_rank(key: PRNGKeyArray, dim_x: int, dim_y: int, noise_std: float, jitte
     """
     dim_x = check.positive_int(dim_x, "dim_x")
     dim_y = check.positive_int(dim_y, "dim_y")
-    jitter = _positive_finite(jitter, "jitter")
+    jitter = check.positive_number(jitter, "jitter")
     key_h, key_a = jax.random.split(key)
     H = np.asarray(jax.random.normal(key_h, (dim_x, dim_x)), dtype=np.float64) / np.sqrt(dim_x)
     A = np.asarray(jax.random.normal(key_a, (dim_y, dim_x)), dtype=np.float64)
@@ -292,9 +272,9 @@ def flattened(
     k = check.positive_int(k, "k")
     if k > dim_x:
         raise ValueError(f"k must be at most dim_x={dim_x}, got k={k}")
-    lambda_delta = _positive_finite(lambda_delta, "lambda_delta")
-    sigma_delta = _non_negative_finite(sigma_delta, "sigma_delta")
-    jitter = _non_negative_finite(jitter, "jitter")
+    lambda_delta = check.positive_number(lambda_delta, "lambda_delta")
+    sigma_delta = check.non_negative_number(sigma_delta, "sigma_delta")
+    jitter = check.non_negative_number(jitter, "jitter")
     key_lam, key_delta, key_u, key_a = jax.random.split(key, 4)
     as64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
     informative = np.abs(as64(jax.random.normal(key_lam, (k,)))) / np.sqrt(k)
@@ -318,8 +298,8 @@ def linear_1d(a: float, var_x: float = 1.0, noise_var: float = 1.0) -> JointGaus
         raise ValueError(f"a must be a number, got {a!r}") from error
     if not np.isfinite(a):
         raise ValueError(f"a must be finite, got {a!r}")
-    var_x = _positive_finite(var_x, "var_x")
-    noise_var = _positive_finite(noise_var, "noise_var")
+    var_x = check.positive_number(var_x, "var_x")
+    noise_var = check.positive_number(noise_var, "noise_var")
     return JointGaussian(np.array([[var_x]]), np.array([[a]]), np.sqrt(noise_var))
 
 
