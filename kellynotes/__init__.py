@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("api", "data", "entropy", "figures", "gaussian", "guidance", "interactive", "kelly", "nets", "runtime", "sampling", "sde")
+_SUBMODULES = (
+    "api", "data", "entropy", "figures", "gaussian", "guidance", "interactive", "kelly", "nets", "runtime", "sampling",
+    "sde", "training",
+)
 _API = ("estimate_mutual_information", "estimate_neural_entropy")
 
 __all__ = ["__version__", *_API, *_SUBMODULES]
@@ -37,5 +40,7 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import api, data, entropy, figures, gaussian, guidance, interactive, kelly, nets, runtime, sampling, sde  # noqa: F401
+    from . import (  # noqa: F401
+        api, data, entropy, figures, gaussian, guidance, interactive, kelly, nets, runtime, sampling, sde, training,
+    )
     from .api import estimate_mutual_information, estimate_neural_entropy  # noqa: F401

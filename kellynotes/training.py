@@ -1,0 +1,211 @@
+"""A resumable, data-parallel training loop for any Equinox model and loss.
+
+``fit(loss_fn, model, data, config, key=..., checkpoint_dir=...)`` minimises
+``loss_fn(model, batch, key)`` with AdamW (linear warmup, cosine decay, gradient
+clipping), keeps an exponential moving average (EMA) of the weights, and runs
+``config.steps_per_call`` steps inside one compiled ``lax.scan`` between progress
+updates.
+
+* **Determinism and resume.** The key of step ``n`` is ``fold_in(key, n)`` and batches
+  are drawn from it, so the trajectory does not depend on how steps are grouped. With a
+  ``checkpoint_dir`` the full state (weights, optimiser, EMA, step) is written every
+  ``checkpoint_every`` steps, atomically (a temporary file renamed over the old one), and
+  a later call with the same directory resumes from it: a run killed and resumed ends
+  with exactly the parameters of an uninterrupted run.
+* **NaN guard.** A non-finite loss stops the run with ``FloatingPointError``; the last
+  checkpoint (written before the bad step) is left untouched.
+* **Data parallel.** Each batch is sharded along its first axis over all local devices
+  (``jax.sharding``); weights are replicated, and XLA inserts the gradient all-reduce.
+* **Mixed precision.** ``compute_dtype="bfloat16"`` casts weights and floating inputs for
+  the forward and backward pass; the master weights and optimiser stay in float32.
+"""
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jaxtyping import PRNGKeyArray
+
+__all__ = ["FitConfig", "FitResult", "fit", "load_checkpoint"]
+
+CHECKPOINT = "checkpoint.eqx"
+METADATA = "checkpoint.json"
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    steps: int
+    batch_size: int
+    learning_rate: float = 2e-4
+    warmup_steps: int = 500
+    final_learning_rate_fraction: float = 0.1
+    weight_decay: float = 0.0
+    gradient_clip: float = 1.0
+    ema_decay: float = 0.999
+    steps_per_call: int = 100
+    checkpoint_every: int = 1000
+    compute_dtype: str = "float32"  # or "bfloat16"
+    progress: bool = True
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "steps_per_call", "checkpoint_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"FitConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.checkpoint_every % self.steps_per_call:
+            raise ValueError(
+                f"FitConfig.checkpoint_every ({self.checkpoint_every}) must be a multiple of "
+                f"steps_per_call ({self.steps_per_call})"
+            )
+        if self.compute_dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"FitConfig.compute_dtype must be 'float32' or 'bfloat16', got {self.compute_dtype!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"FitConfig.ema_decay must be in [0, 1), got {self.ema_decay}")
+
+
+@dataclass(frozen=True)
+class FitResult:
+    model: eqx.Module  # final weights
+    ema_model: eqx.Module  # exponential moving average of the weights
+    loss_steps: np.ndarray  # step at the end of each compiled call
+    loss: np.ndarray  # mean loss over that call
+    wall_time_s: float  # this call only (not earlier, resumed-from runs)
+    examples_per_s: float
+    resumed_from: int  # 0 for a fresh run
+
+
+class _State(eqx.Module):
+    params: eqx.Module
+    opt_state: optax.OptState
+    ema: eqx.Module
+    step: jax.Array
+
+
+def _optimizer(config: FitConfig):
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, config.learning_rate, max(config.warmup_steps, 1), max(config.steps, config.warmup_steps + 1),
+        end_value=config.learning_rate * config.final_learning_rate_fraction,
+    )
+    return optax.chain(optax.clip_by_global_norm(config.gradient_clip),
+                       optax.adamw(schedule, weight_decay=config.weight_decay))
+
+
+def _cast(tree, dtype):
+    return jax.tree.map(lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, tree)
+
+
+def load_checkpoint(checkpoint_dir, like):
+    """Read a checkpoint written by :func:`fit` into the structure of ``like`` (a state)."""
+    return eqx.tree_deserialise_leaves(Path(checkpoint_dir) / CHECKPOINT, like)
+
+
+def _save(checkpoint_dir: Path, state: _State, history: dict, config: FitConfig) -> None:
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    temporary = checkpoint_dir / (CHECKPOINT + ".tmp")
+    eqx.tree_serialise_leaves(temporary, state)
+    os.replace(temporary, checkpoint_dir / CHECKPOINT)  # atomic on POSIX
+    metadata = dict(step=int(state.step), config=asdict(config), **history)
+    temporary = checkpoint_dir / (METADATA + ".tmp")
+    temporary.write_text(json.dumps(metadata))
+    os.replace(temporary, checkpoint_dir / METADATA)
+
+
+def fit(
+    loss_fn: Callable,
+    model: eqx.Module,
+    data: Mapping[str, np.ndarray],
+    config: FitConfig,
+    *,
+    key: PRNGKeyArray,
+    checkpoint_dir=None,
+    callback: Callable[[int, float], None] | None = None,
+) -> FitResult:
+    """Train ``model`` on ``data`` (arrays sharing their first axis) to minimise
+    ``loss_fn(model, batch, key)``; see the module docstring. ``callback(step, loss)``
+    runs after each compiled call (after any checkpoint of that step)."""
+    sizes = {name: np.shape(array)[0] for name, array in data.items()}
+    if not sizes or len(set(sizes.values())) != 1:
+        raise ValueError(f"data must be arrays with the same first dimension, got {sizes}")
+    n = next(iter(sizes.values()))
+    devices = jax.local_devices()
+    if config.batch_size % len(devices):
+        raise ValueError(f"batch_size ({config.batch_size}) must be divisible by the {len(devices)} local devices")
+    mesh = Mesh(np.array(devices), ("data",))
+    batch_sharding = NamedSharding(mesh, PartitionSpec("data"))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    data = {name: jax.device_put(jnp.asarray(array), replicated) for name, array in data.items()}
+
+    optimizer = _optimizer(config)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    state = _State(params, optimizer.init(params), params, jnp.asarray(0, jnp.int32))
+    checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+    history = dict(loss_steps=[], loss=[])
+    resumed_from = 0
+    if checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT).exists():
+        state = load_checkpoint(checkpoint_dir, state)
+        saved = json.loads((checkpoint_dir / METADATA).read_text())
+        if saved["config"] != asdict(config):
+            raise ValueError(f"the checkpoint in {checkpoint_dir} was written with a different FitConfig: "
+                             f"{saved['config']} (now {asdict(config)}); use another directory")
+        history = dict(loss_steps=saved["loss_steps"], loss=saved["loss"])
+        resumed_from = int(state.step)
+    state = jax.device_put(state, replicated)
+    compute_dtype = jnp.bfloat16 if config.compute_dtype == "bfloat16" else jnp.float32
+
+    def step_loss(params, step):
+        step_key = jax.random.fold_in(key, step)
+        key_batch, key_loss = jax.random.split(step_key)
+        index = jax.random.randint(key_batch, (config.batch_size,), 0, n)
+        batch = {name: jax.lax.with_sharding_constraint(array[index], batch_sharding)
+                 for name, array in data.items()}
+        model = eqx.combine(_cast(params, compute_dtype), static)
+        return loss_fn(model, _cast(batch, compute_dtype), key_loss).astype(jnp.float32)
+
+    @eqx.filter_jit
+    def run(state: _State, num_steps: int):
+        def one(state, _):
+            loss, grads = jax.value_and_grad(step_loss)(state.params, state.step)
+            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+            params = optax.apply_updates(state.params, updates)
+            ema = jax.tree.map(lambda e, p: config.ema_decay * e + (1 - config.ema_decay) * p, state.ema, params)
+            return _State(params, opt_state, ema, state.step + 1), loss
+
+        state, losses = jax.lax.scan(one, state, None, length=num_steps)
+        return state, jnp.mean(losses)
+
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    done = int(state.step)
+    with tqdm(total=config.steps, initial=done, disable=not config.progress, desc="training", unit="step") as bar:
+        while done < config.steps:
+            chunk = min(config.steps_per_call, config.steps - done)
+            new_state, loss = run(state, chunk)
+            loss = float(loss)
+            if not np.isfinite(loss):
+                where = f"; the last good checkpoint (step {done}) is in {checkpoint_dir}" if checkpoint_dir else ""
+                raise FloatingPointError(f"training loss became {loss} between steps {done} and {done + chunk}{where}")
+            state, done = new_state, done + chunk
+            history["loss_steps"].append(done)
+            history["loss"].append(loss)
+            if checkpoint_dir is not None and (done % config.checkpoint_every == 0 or done == config.steps):
+                _save(checkpoint_dir, state, history, config)
+            elapsed = time.perf_counter() - start
+            bar.update(chunk)
+            bar.set_postfix(loss=f"{loss:.4g}", examples_per_s=f"{(done - resumed_from) * config.batch_size / elapsed:.3g}")
+            if callback is not None:
+                callback(done, loss)
+    elapsed = time.perf_counter() - start
+    return FitResult(
+        eqx.combine(state.params, static), eqx.combine(state.ema, static),
+        np.asarray(history["loss_steps"]), np.asarray(history["loss"]), elapsed,
+        (config.steps - resumed_from) * config.batch_size / max(elapsed, 1e-9), resumed_from,
+    )
