@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "api", "data", "entropy", "figures", "gaussian", "guidance", "interactive", "kelly", "nets", "runtime", "sampling",
-    "sde", "training", "unet",
+    "experiments", "sde", "training", "unet",
 )
 _API = ("estimate_mutual_information", "estimate_neural_entropy")
 
@@ -41,6 +41,7 @@ def __dir__():
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import (  # noqa: F401
-        api, data, entropy, figures, gaussian, guidance, interactive, kelly, nets, runtime, sampling, sde, training, unet,
+        api, data, entropy, experiments, figures, gaussian, guidance, interactive, kelly, nets, runtime, sampling, sde,
+        training, unet,
     )
     from .api import estimate_mutual_information, estimate_neural_entropy  # noqa: F401

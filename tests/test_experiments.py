@@ -1,0 +1,43 @@
+"""The image experiment end to end in quick mode, through the command line, and its artifact schema."""
+
+import json
+
+import numpy as np
+import pytest
+
+from kellynotes import experiments
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run")
+    status = experiments.main(["run", "neural-entropy", "--dataset", "digits", "--quick",
+                               "--results", str(folder / "results"), "--checkpoints", str(folder / "checkpoints")])
+    assert status == 0
+    return folder
+
+
+def test_quick_run_writes_a_complete_artifact(artifact):
+    meta, arrays = experiments.load_artifact(artifact / "results" / "neural-entropy-digits-quick.json")
+    assert meta["kind"] == "neural-entropy" and meta["config"]["dataset"] == "digits"
+    assert meta["provenance"]["package_version"] and meta["provenance"]["device"].startswith("cpu")
+    for key in ("neural_entropy_x", "neural_entropy_x_given_y", "mutual_information_minde"):
+        assert np.isfinite(meta["results"][key]["value"]) and meta["results"][key]["stderr"] >= 0
+    assert len(meta["training"]["loss"]) == 2  # 20 steps in calls of 10
+    assert arrays["rate_x"].shape == arrays["s"].shape == (4,)
+    assert arrays["samples_w2"].shape == (10, 8, 8, 1) and arrays["samples_w2"].dtype == np.uint8
+    assert arrays["samples_unconditional"].shape == (10, 8, 8, 1)
+    # The artifact is small, and checkpoints never land in the results folder.
+    assert sum(p.stat().st_size for p in (artifact / "results").iterdir()) < 200_000
+    assert (artifact / "checkpoints" / "checkpoint.eqx").exists()
+
+
+def test_schema_violations_are_named(artifact, tmp_path):
+    meta = json.loads((artifact / "results" / "neural-entropy-digits-quick.json").read_text())
+    del meta["provenance"]["git_commit"]
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="git_commit"):
+        experiments.load_artifact(broken)
+    with pytest.raises(ValueError, match="does not exist"):
+        experiments.load_artifact(tmp_path / "missing.json")
