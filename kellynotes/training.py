@@ -160,7 +160,7 @@ def fit(
     state = jax.device_put(state, replicated)
     compute_dtype = jnp.bfloat16 if config.compute_dtype == "bfloat16" else jnp.float32
 
-    def step_loss(params, step):
+    def step_loss(params, step, data):
         step_key = jax.random.fold_in(key, step)
         key_batch, key_loss = jax.random.split(step_key)
         index = jax.random.randint(key_batch, (config.batch_size,), 0, n)
@@ -170,9 +170,9 @@ def fit(
         return loss_fn(model, _cast(batch, compute_dtype), key_loss).astype(jnp.float32)
 
     @eqx.filter_jit
-    def run(state: _State, num_steps: int):
+    def run(state: _State, data, num_steps: int):
         def one(state, _):
-            loss, grads = jax.value_and_grad(step_loss)(state.params, state.step)
+            loss, grads = jax.value_and_grad(step_loss)(state.params, state.step, data)
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
             params = optax.apply_updates(state.params, updates)
             ema = jax.tree.map(lambda e, p: config.ema_decay * e + (1 - config.ema_decay) * p, state.ema, params)
@@ -188,7 +188,7 @@ def fit(
     with tqdm(total=config.steps, initial=done, disable=not config.progress, desc="training", unit="step") as bar:
         while done < config.steps:
             chunk = min(config.steps_per_call, config.steps - done)
-            new_state, loss = run(state, chunk)
+            new_state, loss = run(state, data, chunk)
             loss = float(loss)
             if not np.isfinite(loss):
                 where = f"; the last good checkpoint (step {done}) is in {checkpoint_dir}" if checkpoint_dir else ""
