@@ -10,10 +10,8 @@ package version and git commit, device, wall time, date) and ``<name>.npz`` (cur
 and uint8 sample grids) into the results folder the book reads. Checkpoints go to a
 separate folder and make the run resumable; they are never part of the results.
 
-The defaults are sized for 8×8 digits. Measured on the 2-core CPU: about 0.5 s per
-training step at these defaults (≈ 35 minutes for 4000 steps), 5 s per step with 32
-channels and batch 128 — too slow for a live chapter until the U-Net's CPU cost is
-profiled; ``--quick`` (20 steps) checks the pipeline in about a minute.
+The defaults are sized for 8×8 digits on a CPU (about 40 ms per training step on 2
+cores); ``--quick`` (20 steps) checks the pipeline in about a minute.
 
 Images are scaled from [0, 1] to [-1, 1] before training (the usual diffusion
 convention); neural entropy depends on this scale (see :mod:`kellynotes.api`).

@@ -4,7 +4,7 @@
 ``loss_fn(model, batch, key)`` with AdamW (linear warmup, cosine decay, gradient
 clipping), keeps an exponential moving average (EMA) of the weights, and runs
 ``config.steps_per_call`` steps inside one compiled ``lax.scan`` between progress
-updates.
+updates (on CPU, one compiled step at a time: see :func:`_loops_are_slow`).
 
 * **Determinism and resume.** The key of step ``n`` is ``fold_in(key, n)`` and batches
   are drawn from it, so the trajectory does not depend on how steps are grouped. With a
@@ -98,6 +98,13 @@ def _optimizer(config: FitConfig):
                        optax.adamw(schedule, weight_decay=config.weight_decay))
 
 
+def _loops_are_slow() -> bool:
+    """XLA on CPU runs convolutions inside a compiled loop about 15x slower than outside
+    one (measured: 8x8 U-Net, batch 64, 0.49 s vs 0.033 s per step on 2 cores), so on CPU
+    the steps of a call are dispatched one by one; elsewhere they run in one ``lax.scan``."""
+    return jax.default_backend() == "cpu"
+
+
 def _cast(tree, dtype):
     return jax.tree.map(lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, tree)
 
@@ -169,17 +176,28 @@ def fit(
         model = eqx.combine(_cast(params, compute_dtype), static)
         return loss_fn(model, _cast(batch, compute_dtype), key_loss).astype(jnp.float32)
 
-    @eqx.filter_jit
-    def run(state: _State, data, num_steps: int):
-        def one(state, _):
-            loss, grads = jax.value_and_grad(step_loss)(state.params, state.step, data)
-            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-            params = optax.apply_updates(state.params, updates)
-            ema = jax.tree.map(lambda e, p: config.ema_decay * e + (1 - config.ema_decay) * p, state.ema, params)
-            return _State(params, opt_state, ema, state.step + 1), loss
+    def one(state, data):
+        loss, grads = jax.value_and_grad(step_loss)(state.params, state.step, data)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        ema = jax.tree.map(lambda e, p: config.ema_decay * e + (1 - config.ema_decay) * p, state.ema, params)
+        return _State(params, opt_state, ema, state.step + 1), loss
 
-        state, losses = jax.lax.scan(one, state, None, length=num_steps)
+    @eqx.filter_jit
+    def run_scan(state: _State, data, num_steps: int):
+        state, losses = jax.lax.scan(lambda state, _: one(state, data), state, None, length=num_steps)
         return state, jnp.mean(losses)
+
+    run_step = eqx.filter_jit(one)
+
+    def run(state: _State, data, num_steps: int):
+        if not _loops_are_slow():
+            return run_scan(state, data, num_steps)
+        losses = []
+        for _ in range(num_steps):
+            state, loss = run_step(state, data)
+            losses.append(loss)
+        return state, jnp.mean(jnp.stack(losses))
 
     from tqdm.auto import tqdm
 

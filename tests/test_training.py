@@ -130,3 +130,14 @@ def test_two_devices_match_one_device(tmp_path):
     # over the batch): after 60 Adam steps the weights agree to ~1e-5 relative.
     for name in outputs[1].files:
         np.testing.assert_allclose(outputs[1][name], outputs[2][name], rtol=1e-4, atol=1e-5)
+
+
+def test_scan_path_matches_the_stepwise_path(monkeypatch):
+    """CPU dispatches one compiled step at a time; accelerators use one lax.scan per call.
+    Both must train the same model (float32 rounding may differ in the last bits)."""
+    model, data, loss_fn = regression_problem()
+    stepwise = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1))
+    monkeypatch.setattr(training, "_loops_are_slow", lambda: False)
+    scanned = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1))
+    for u, v in zip(leaves(stepwise.model), leaves(scanned.model)):
+        np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-6)
