@@ -37,6 +37,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .nets import EntropyMLP
 from .sde import VPSDE
+from .training import warmup_cosine_adamw
 
 __all__ = [
     "EntropyModel",
@@ -237,11 +238,7 @@ def train(
     key_net, key_train = jax.random.split(key)
     network = EntropyMLP(x.shape[1], key=key_net, width=config.width, depth=config.depth,
                          num_fourier=config.num_fourier, condition=_condition_spec(y))
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, config.learning_rate, max(config.warmup_steps, 1), max(config.steps, config.warmup_steps + 1),
-        end_value=config.learning_rate * config.final_learning_rate_fraction,
-    )
-    optimizer = optax.chain(optax.clip_by_global_norm(config.gradient_clip), optax.adam(schedule))
+    optimizer = warmup_cosine_adamw(config)
     params, static = eqx.partition(network, eqx.is_inexact_array)
     opt_state = optimizer.init(params)
     n = x.shape[0]

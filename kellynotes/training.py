@@ -35,7 +35,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import PRNGKeyArray
 
-__all__ = ["FitConfig", "FitResult", "fit", "load_checkpoint"]
+__all__ = ["FitConfig", "FitResult", "fit", "load_checkpoint", "warmup_cosine_adamw"]
 
 CHECKPOINT = "checkpoint.eqx"
 METADATA = "checkpoint.json"
@@ -89,13 +89,17 @@ class _State(eqx.Module):
     step: jax.Array
 
 
-def _optimizer(config: FitConfig):
+def warmup_cosine_adamw(config) -> optax.GradientTransformation:
+    """Gradient clipping, then AdamW with linear warmup from 0 and cosine decay to
+    ``learning_rate * final_learning_rate_fraction`` at ``steps``. ``config`` is any object
+    with those fields (:class:`FitConfig`, :class:`kellynotes.entropy.TrainConfig`); without a
+    ``weight_decay`` field it is 0, which is exactly Adam."""
     schedule = optax.warmup_cosine_decay_schedule(
         0.0, config.learning_rate, max(config.warmup_steps, 1), max(config.steps, config.warmup_steps + 1),
         end_value=config.learning_rate * config.final_learning_rate_fraction,
     )
     return optax.chain(optax.clip_by_global_norm(config.gradient_clip),
-                       optax.adamw(schedule, weight_decay=config.weight_decay))
+                       optax.adamw(schedule, weight_decay=getattr(config, "weight_decay", 0.0)))
 
 
 def _loops_are_slow() -> bool:
@@ -150,7 +154,7 @@ def fit(
     replicated = NamedSharding(mesh, PartitionSpec())
     data = {name: jax.device_put(jnp.asarray(array), replicated) for name, array in data.items()}
 
-    optimizer = _optimizer(config)
+    optimizer = warmup_cosine_adamw(config)
     params, static = eqx.partition(model, eqx.is_inexact_array)
     state = _State(params, optimizer.init(params), params, jnp.asarray(0, jnp.int32))
     checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
