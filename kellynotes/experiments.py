@@ -34,7 +34,8 @@ from . import __version__, data, entropy, guidance, sampling, training
 from .sde import VPSDE
 from .unet import UNet, UNetConfig
 
-__all__ = ["NeuralEntropyConfig", "run_neural_entropy", "load_artifact", "ARTIFACT_KEYS"]
+__all__ = ["NeuralEntropyConfig", "run_neural_entropy", "load_artifact", "ARTIFACT_KEYS", "device_report",
+           "PEAK_FLOPS"]
 
 ARTIFACT_KEYS = ("name", "kind", "config", "results", "training", "provenance")
 
@@ -46,6 +47,7 @@ class NeuralEntropyConfig:
     channels: int = 16
     channel_multipliers: tuple[int, ...] = (1, 2)
     attention_resolutions: tuple[int, ...] = (4,)
+    blocks_per_level: int = 1
     fit: training.FitConfig = field(default_factory=lambda: training.FitConfig(
         steps=4000, batch_size=64, learning_rate=1e-3, warmup_steps=200, steps_per_call=100, checkpoint_every=500))
     label_dropout: float = 0.2
@@ -61,6 +63,30 @@ class NeuralEntropyConfig:
     @property
     def artifact_name(self) -> str:
         return self.name or f"neural-entropy-{self.dataset}"
+
+    @classmethod
+    def for_dataset(cls, dataset: str) -> "NeuralEntropyConfig":
+        """The preset for ``dataset``: the CPU default for ``digits``; for MNIST,
+        Fashion-MNIST and CIFAR-10 the sizes used for the cached single-GPU runs
+        (bf16 compute; estimates on 1000 held-out images, like the paper's)."""
+        gpu_estimates = dict(estimate_images=1000, num_samples=50_000, rate_points=40, rate_samples=2048,
+                             samples_per_class=8, guidance_weights=(0.0, 1.0, 3.0))
+        presets = {
+            "digits": {},
+            "mnist": dict(channels=32, channel_multipliers=(1, 2, 4), attention_resolutions=(7,), blocks_per_level=2,
+                          fit=training.FitConfig(steps=20_000, batch_size=256, learning_rate=5e-4, warmup_steps=500,
+                                                 steps_per_call=500, checkpoint_every=2000,
+                                                 compute_dtype="bfloat16"), **gpu_estimates),
+            "cifar10": dict(channels=64, channel_multipliers=(1, 2, 2, 2), attention_resolutions=(16,),
+                            blocks_per_level=2,
+                            fit=training.FitConfig(steps=20_000, batch_size=128, learning_rate=5e-4,
+                                                   warmup_steps=500, steps_per_call=250, checkpoint_every=1000,
+                                                   compute_dtype="bfloat16"), **gpu_estimates),
+        }
+        presets["fashion_mnist"] = presets["mnist"]
+        if dataset not in presets:
+            raise ValueError(f"no preset for dataset {dataset!r}; known: {sorted(presets)}")
+        return cls(dataset=dataset, **presets[dataset])
 
     def quick(self) -> "NeuralEntropyConfig":
         """A few-step version for tests and smoke runs (its numbers mean nothing)."""
@@ -86,18 +112,47 @@ def provenance(wall_time_s: float) -> dict:
                 wall_time_s=round(wall_time_s, 1), date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
 
 
+# Dense peak FLOP rates (per second) by device kind and compute dtype, from the vendors'
+# data sheets (H100/H200 SXM: 989.4 TFLOP/s bf16 and 494.7 TFLOP/s tf32 tensor-core,
+# without sparsity). float32 training on these GPUs runs matrix work as tf32 by default.
+PEAK_FLOPS = {
+    "H100": {"bfloat16": 989.4e12, "float32": 494.7e12},
+    "H200": {"bfloat16": 989.4e12, "float32": 494.7e12},
+}
+
+
+def device_report(fitted: training.FitResult, compute_dtype: str) -> dict:
+    """Throughput, achieved FLOP rate (and its fraction of the device's peak where the
+    device is in :data:`PEAK_FLOPS`) and peak device memory of a training run."""
+    device = jax.devices()[0]
+    peak = next((rates[compute_dtype] for kind, rates in PEAK_FLOPS.items() if kind in device.device_kind), None)
+    stats = device.memory_stats() or {}
+    achieved = fitted.flops_per_s
+    return dict(examples_per_s=fitted.examples_per_s, steady_examples_per_s=fitted.steady_examples_per_s,
+                first_call_s=fitted.first_call_s, flops_per_step=fitted.flops_per_step, achieved_flops_per_s=achieved,
+                peak_flops_per_s=peak, peak_flop_fraction=None if (achieved is None or peak is None) else achieved / peak,
+                peak_memory_bytes=stats.get("peak_bytes_in_use"), compute_dtype=compute_dtype)
+
+
 def _to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+def data_options(dataset: str, data_root=None, download: bool = False) -> dict:
+    """Keyword arguments for :func:`kellynotes.data.load` (``digits`` needs none)."""
+    if dataset == "digits":
+        return {}
+    return dict(root=data_root, download=download)
+
+
 def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_dir=None, progress: bool = True,
-                       data_root=None) -> Path:
+                       data_root=None, download: bool = False) -> Path:
     """Run the experiment (see the module docstring); returns the path of the JSON artifact."""
     start = time.perf_counter()
     results_dir = Path(results_dir)
     key = jax.random.key(config.seed)
     key_model, key_fit, key_estimate, key_sample = jax.random.split(key, 4)
-    options = {} if config.dataset == "digits" or data_root is None else {"root": data_root}
+    options = data_options(config.dataset, data_root, download)
     train_set = data.load(config.dataset, "train", **options)
     test_set = data.load(config.dataset, "test", **options)
     height, width, channels = train_set.images.shape[1:]
@@ -107,7 +162,8 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
 
     unet_config = UNetConfig((height, width, channels), num_classes=train_set.num_classes, channels=config.channels,
                              channel_multipliers=config.channel_multipliers,
-                             attention_resolutions=config.attention_resolutions, groups=min(8, config.channels // 2))
+                             attention_resolutions=config.attention_resolutions,
+                             blocks_per_level=config.blocks_per_level, groups=min(8, config.channels // 2))
     network = UNet(unet_config, key=key_model)
     sde = VPSDE()
 
@@ -121,11 +177,15 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
     model = entropy.EntropyModel(fitted.ema_model, sde, config.s_min)
     field_fn = model.entropy_field
 
+    timings = dict(training_s=fitted.wall_time_s)
+    clock = time.perf_counter()
     keys = jax.random.split(key_estimate, 6)
     totals = dict(num_samples=config.num_samples, s_min=config.s_min)
     s_x = entropy.neural_entropy(field_fn, sde, x_test, key=keys[0], **totals)
     s_x_given_y = entropy.neural_entropy(field_fn, sde, x_test, key=keys[1], y=y_test, **totals)
     minde = entropy.mutual_information_minde(field_fn, sde, x_test, y_test, key=keys[2], **totals)
+    timings["totals_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     s_grid = np.geomspace(config.s_min, sde.T, config.rate_points)
     rates = dict(
         rate_x=entropy.neural_entropy_rate(field_fn, sde, x_test, s_grid, key=keys[3],
@@ -136,6 +196,8 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
                                                                 samples_per_point=config.rate_samples),
     )
 
+    timings["rate_curves_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     # Sample grids: per class (rows) for each guidance weight, and unconditional.
     num_classes, per_class = train_set.num_classes, config.samples_per_class
     labels = jnp.repeat(jnp.arange(num_classes), per_class)
@@ -148,6 +210,7 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
                                            s_end=config.s_min)
         grids[f"samples_w{w:g}"] = _to_uint8(guided.x).reshape(-1, height, width, channels)
 
+    timings["sampling_s"] = time.perf_counter() - clock
     wall = time.perf_counter() - start
     estimate = lambda e: dict(value=e.value, stderr=e.stderr, num_samples=e.num_samples)  # noqa: E731
     artifact = dict(
@@ -158,7 +221,8 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
                      images_for_estimates=int(x_test.shape[0]), units="nats",
                      guidance_weights=list(config.guidance_weights), sample_labels=np.asarray(labels).tolist()),
         training=dict(loss_steps=fitted.loss_steps.tolist(), loss=fitted.loss.tolist(),
-                      examples_per_s=fitted.examples_per_s, resumed_from=fitted.resumed_from),
+                      resumed_from=fitted.resumed_from, **device_report(fitted, config.fit.compute_dtype)),
+        timings={name: round(value, 2) for name, value in timings.items()},
         provenance=provenance(wall),
     )
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -166,6 +230,31 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
                   **{f"{name}_stderr": curve.stderr for name, curve in rates.items()}, **grids)
     np.savez_compressed(results_dir / f"{config.artifact_name}.npz", **arrays)
     path = results_dir / f"{config.artifact_name}.json"
+    path.write_text(json.dumps(artifact, indent=1))
+    return path
+
+
+def run_spectra(dataset: str, results_dir, *, data_root=None, download: bool = False) -> Path:
+    """Measure the radially averaged power spectrum and the Gaussian image model
+    (:mod:`kellynotes.spectrum`) of a dataset's training images; writes
+    ``spectra-<dataset>.json`` + ``.npz`` (no training: ``training`` is empty)."""
+    from . import spectrum
+
+    start = time.perf_counter()
+    options = data_options(dataset, data_root, download)
+    images = data.load(dataset, "train", **options).images
+    radial = spectrum.radial_power_spectrum(images)
+    model = spectrum.gaussian_image_model(images)
+    name = f"spectra-{dataset}"
+    artifact = dict(name=name, kind="spectra", config=dict(dataset=dataset, split="train", pixel_range=[-1, 1]),
+                    results=dict(num_images=int(images.shape[0]), image_shape=list(images.shape[1:]),
+                                 dimension=model.dimension, mean_norm_sq=float(model.mean @ model.mean)),
+                    training={}, provenance=provenance(time.perf_counter() - start))
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(results_dir / f"{name}.npz", frequency=radial.frequency, power=radial.power,
+                        modes=radial.modes, eigenvalues=model.eigenvalues, variances=model.variances)
+    path = results_dir / f"{name}.json"
     path.write_text(json.dumps(artifact, indent=1))
     return path
 
@@ -193,20 +282,26 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kellynotes", description="Run a kellynotes experiment.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an experiment and write its artifact")
-    run.add_argument("experiment", choices=["neural-entropy"])
+    run.add_argument("experiment", choices=["neural-entropy", "spectra"])
     run.add_argument("--dataset", default="digits", choices=sorted(data.LOADERS))
     run.add_argument("--data-root", default=None, help="folder with the dataset's files")
+    run.add_argument("--download", action="store_true",
+                     help="download missing dataset files (needs internet; checksums are verified)")
     run.add_argument("--steps", type=int, default=None, help="override the number of training steps")
     run.add_argument("--quick", action="store_true", help="a few steps only: checks the pipeline, not the numbers")
     run.add_argument("--results", default="results", help="where the artifact is written (default: results/)")
     run.add_argument("--checkpoints", default=None, help="checkpoint folder (resume by running again)")
     args = parser.parse_args(argv)
-    config = NeuralEntropyConfig(dataset=args.dataset)
+    if args.experiment == "spectra":
+        print(f"wrote {run_spectra(args.dataset, args.results, data_root=args.data_root, download=args.download)}")
+        return 0
+    config = NeuralEntropyConfig.for_dataset(args.dataset)
     if args.steps is not None:
         config = replace(config, fit=replace(config.fit, steps=args.steps))
     if args.quick:
         config = config.quick()
-    path = run_neural_entropy(config, args.results, checkpoint_dir=args.checkpoints, data_root=args.data_root)
+    path = run_neural_entropy(config, args.results, checkpoint_dir=args.checkpoints, data_root=args.data_root,
+                              download=args.download)
     meta, _ = load_artifact(path)
     results = meta["results"]
     print(f"wrote {path}")

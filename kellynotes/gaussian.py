@@ -53,6 +53,7 @@ __all__ = [
     "full_rank",
     "integrate_rate",
     "linear_1d",
+    "marginal_divergence",
     "marginal_covariance",
     "mutual_information",
     "mutual_information_rate",
@@ -548,6 +549,21 @@ def total_correlation(cov: Float[np.ndarray, "D D"]) -> float:
     cov = _spd_matrix(cov, "cov")
     _, logdet = np.linalg.slogdet(cov)
     return float(0.5 * (np.sum(np.log(np.diag(cov))) - logdet))
+
+
+def marginal_divergence(cov: Float[np.ndarray, "D D"]) -> float:
+    r"""The first sum of Eq. 8 for $\mathcal N(0,\Sigma)$, in nats: the divergence of each
+    one-dimensional marginal from the standard normal,
+
+    $$\sum_k D_{\rm KL}\big(\mathcal N(0,\Sigma_{kk})\,\|\,\mathcal N(0,1)\big)
+    = \tfrac12\sum_k\big(\Sigma_{kk} - 1 - \log\Sigma_{kk}\big),$$
+
+    so that ``marginal_divergence(cov) + total_correlation(cov)`` is
+    $D_{\rm KL}(\mathcal N(0,\Sigma)\,\|\,\mathcal N(0,I))$, the uncut :func:`total_entropy_x`.
+    """
+    cov = _spd_matrix(cov, "cov")
+    diagonal = np.diag(cov)
+    return float(0.5 * np.sum(diagonal - 1.0 - np.log(diagonal)))
 
 
 # --------------------------------------------------------------------------- #

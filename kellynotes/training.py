@@ -78,8 +78,19 @@ class FitResult:
     loss_steps: np.ndarray  # step at the end of each compiled call
     loss: np.ndarray  # mean loss over that call
     wall_time_s: float  # this call only (not earlier, resumed-from runs)
-    examples_per_s: float
+    examples_per_s: float  # over the whole call, compilation included
     resumed_from: int  # 0 for a fresh run
+    flops_per_step: float | None = None  # XLA's count for one forward+backward step (None if unavailable)
+    batch_size: int = 1
+    first_call_s: float = float("nan")  # wall time of the first compiled call: compilation + its steps
+    steady_examples_per_s: float = float("nan")  # after the first call (nan if there was only one)
+
+    @property
+    def flops_per_s(self) -> float | None:
+        """Achieved FLOP rate after compilation: ``flops_per_step`` x steady steps per second."""
+        if self.flops_per_step is None or not np.isfinite(self.steady_examples_per_s):
+            return None
+        return self.flops_per_step * self.steady_examples_per_s / self.batch_size
 
 
 class _State(eqx.Module):
@@ -193,6 +204,7 @@ def fit(
         return state, jnp.mean(losses)
 
     run_step = eqx.filter_jit(one)
+    flops_per_step = _flops(jax.value_and_grad(step_loss), state.params, state.step, data)
 
     def run(state: _State, data, num_steps: int):
         if not _loops_are_slow():
@@ -207,6 +219,7 @@ def fit(
 
     start = time.perf_counter()
     done = int(state.step)
+    first_call_s, first_done = float("nan"), done
     with tqdm(total=config.steps, initial=done, disable=not config.progress, desc="training", unit="step") as bar:
         while done < config.steps:
             chunk = min(config.steps_per_call, config.steps - done)
@@ -216,6 +229,8 @@ def fit(
                 where = f"; the last good checkpoint (step {done}) is in {checkpoint_dir}" if checkpoint_dir else ""
                 raise FloatingPointError(f"training loss became {loss} between steps {done} and {done + chunk}{where}")
             state, done = new_state, done + chunk
+            if not np.isfinite(first_call_s):
+                first_call_s, first_done = time.perf_counter() - start, done
             history["loss_steps"].append(done)
             history["loss"].append(loss)
             if checkpoint_dir is not None and (done % config.checkpoint_every == 0 or done == config.steps):
@@ -226,8 +241,23 @@ def fit(
             if callback is not None:
                 callback(done, loss)
     elapsed = time.perf_counter() - start
+    steady = (done - first_done) * config.batch_size / (elapsed - first_call_s) if done > first_done else float("nan")
     return FitResult(
         eqx.combine(state.params, static), eqx.combine(state.ema, static),
         np.asarray(history["loss_steps"]), np.asarray(history["loss"]), elapsed,
         (config.steps - resumed_from) * config.batch_size / max(elapsed, 1e-9), resumed_from,
+        flops_per_step, config.batch_size, first_call_s, steady,
     )
+
+
+def _flops(function, *args) -> float | None:
+    """Floating-point operations of one call of ``function`` as counted by XLA's cost
+    analysis of the lowered (not yet compiled) program; None where the backend gives none."""
+    try:
+        cost = jax.jit(function).lower(*args).cost_analysis()
+    except Exception:  # cost analysis is optional diagnostics, never a reason to fail a run
+        return None
+    if isinstance(cost, (list, tuple)):
+        cost = cost[0] if cost else None
+    flops = None if not cost else cost.get("flops")
+    return float(flops) if flops else None

@@ -163,8 +163,12 @@ class UNet(eqx.Module):
         use_condition=True,
     ) -> Float[Array, " D"]:
         height, width, channels = self.config.image_shape
-        h = x.reshape(height, width, channels).transpose(2, 0, 1)
-        emb = self.time_mlp(_log_snr_features(log_snr, self.config.channels))
+        # Compute in the weights' dtype (bfloat16 under mixed precision); the time features
+        # are formed in float32 first, since their phases need more than bf16's 8 bits.
+        dtype, out_dtype = self.stem.weight.dtype, x.dtype
+        h = x.astype(dtype).reshape(height, width, channels).transpose(2, 0, 1)
+        features = _log_snr_features(jnp.asarray(log_snr, jnp.float32), self.config.channels)
+        emb = self.time_mlp(features.astype(dtype))
         if self.conditional:
             null = self.config.num_classes
             label = null if y is None else jnp.where(jnp.asarray(use_condition), y, null)
@@ -189,4 +193,4 @@ class UNet(eqx.Module):
                 for layer in block[1:]:
                     h = layer(h)
         h = self.out_conv(jax.nn.silu(self.out_norm(h)))
-        return h.transpose(1, 2, 0).reshape(-1)
+        return h.transpose(1, 2, 0).reshape(-1).astype(out_dtype)

@@ -407,3 +407,10 @@ def test_bad_arguments_elsewhere_raise_value_errors_naming_them():
     for call, name in cases:
         with pytest.raises(ValueError, match=rf"\b{name}\b"):
             call()
+
+
+def test_eq8_marginals_plus_total_correlation_is_the_total_entropy():
+    g = G.flattened(jax.random.key(3), 12, 4, 3, 1e-4, 1.0)
+    # Eq. 8 is an identity: both sides are float64 closed forms, equal to round-off.
+    total = G.marginal_divergence(g.cov_x) + G.total_correlation(g.cov_x)
+    assert total == pytest.approx(G.total_entropy_x(g), rel=1e-9)

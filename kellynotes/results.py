@@ -1,0 +1,70 @@
+"""The catalogue of cached result artifacts the book reads, and how each is regenerated.
+
+Every artifact is a pair ``results/<name>.json`` + ``results/<name>.npz`` written by
+:mod:`kellynotes.experiments` (schema checked by :func:`kellynotes.experiments.load_artifact`).
+An entry is *required* when a chapter cannot render without it (tests fail if it is
+missing); the others are full-size GPU runs that a chapter shows when present and
+lists as pending otherwise. ``paper`` holds the values reported in *Diffusion Models are
+Kelly Gamblers* (Fig. 14 caption), in nats, for side-by-side comparison only.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import experiments
+
+__all__ = ["CATALOG", "Entry", "RESULTS_DIR", "available", "entry", "load"]
+
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    title: str
+    command: str  # regenerates the artifact into results/ (run from the repository root)
+    required: bool = False
+    device: str = "CPU"  # where the cached copy is meant to come from
+    paper: dict = field(default_factory=dict)
+
+
+_NE = "python -m kellynotes run neural-entropy"
+CATALOG: tuple[Entry, ...] = (
+    Entry("neural-entropy-digits", "8x8 digits, small U-Net (CPU)", f"{_NE} --dataset digits", required=True),
+    Entry("neural-entropy-mnist", "MNIST, U-Net (one GPU)", f"{_NE} --dataset mnist --checkpoints checkpoints/mnist",
+          device="GPU", paper=dict(neural_entropy_x=2017.9, mutual_information_minde=4.1)),
+    Entry("neural-entropy-fashion_mnist", "Fashion-MNIST, U-Net (one GPU)",
+          f"{_NE} --dataset fashion_mnist --checkpoints checkpoints/fashion_mnist", device="GPU"),
+    Entry("neural-entropy-cifar10", "CIFAR-10, U-Net with attention (one GPU)",
+          f"{_NE} --dataset cifar10 --steps 8000 --checkpoints checkpoints/cifar10", device="GPU",
+          paper=dict(neural_entropy_x=7776.2, mutual_information_minde=7.5404)),
+    Entry("spectra-digits", "power spectrum and Gaussian model, digits",
+          "python -m kellynotes run spectra --dataset digits", required=True),
+    Entry("spectra-mnist", "power spectrum and Gaussian model, MNIST",
+          "python -m kellynotes run spectra --dataset mnist", required=True),
+    Entry("spectra-fashion_mnist", "power spectrum and Gaussian model, Fashion-MNIST",
+          "python -m kellynotes run spectra --dataset fashion_mnist", required=True),
+    Entry("spectra-cifar10", "power spectrum and Gaussian model, CIFAR-10",
+          "python -m kellynotes run spectra --dataset cifar10", required=True),
+)
+
+
+def entry(name: str) -> Entry:
+    for item in CATALOG:
+        if item.name == name:
+            return item
+    raise KeyError(f"no artifact {name!r} in the catalogue; known: {[item.name for item in CATALOG]}")
+
+
+def available(name: str, results_dir=None) -> bool:
+    """True if ``<name>.json`` and ``<name>.npz`` exist in the results folder."""
+    entry(name)
+    folder = Path(results_dir) if results_dir is not None else RESULTS_DIR
+    return (folder / f"{name}.json").exists() and (folder / f"{name}.npz").exists()
+
+
+def load(name: str, results_dir=None) -> tuple[dict, dict]:
+    """``(meta, arrays)`` of a catalogued artifact (see :func:`kellynotes.experiments.load_artifact`)."""
+    entry(name)
+    folder = Path(results_dir) if results_dir is not None else RESULTS_DIR
+    return experiments.load_artifact(folder / f"{name}.json")
