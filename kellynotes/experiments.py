@@ -20,6 +20,7 @@ convention); neural entropy depends on this scale (see :mod:`kellynotes.api`).
 import argparse
 import datetime
 import json
+import os
 import platform
 import subprocess
 import time
@@ -54,6 +55,7 @@ class NeuralEntropyConfig:
     s_min: float = 1e-3
     estimate_images: int = 360  # held-out images used by the estimators
     num_samples: int = 20_000  # Monte Carlo samples per total
+    estimate_batch_size: int = 8192  # network calls per compiled estimator batch (memory ~ this)
     rate_points: int = 24
     rate_samples: int = 1024
     guidance_weights: tuple[float, ...] = (0.0, 1.0, 3.0)
@@ -78,7 +80,7 @@ class NeuralEntropyConfig:
                                                  steps_per_call=500, checkpoint_every=2000,
                                                  compute_dtype="bfloat16"), **gpu_estimates),
             "cifar10": dict(channels=64, channel_multipliers=(1, 2, 2, 2), attention_resolutions=(16,),
-                            blocks_per_level=2,
+                            blocks_per_level=2, estimate_batch_size=1024,
                             fit=training.FitConfig(steps=20_000, batch_size=128, learning_rate=5e-4,
                                                    warmup_steps=500, steps_per_call=250, checkpoint_every=1000,
                                                    compute_dtype="bfloat16"), **gpu_estimates),
@@ -98,11 +100,17 @@ class NeuralEntropyConfig:
 
 
 def _git_commit() -> str:
+    """The checkout's commit (``-dirty`` if files differ); ``$KELLYNOTES_GIT_COMMIT`` where the
+    code was copied without its git folder (e.g. to a remote GPU machine); else "unknown"."""
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
+        folder = Path(__file__).parent
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                                cwd=folder).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, check=True, cwd=folder).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("KELLYNOTES_GIT_COMMIT", "unknown")
 
 
 def provenance(wall_time_s: float) -> dict:
@@ -180,7 +188,7 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
     timings = dict(training_s=fitted.wall_time_s)
     clock = time.perf_counter()
     keys = jax.random.split(key_estimate, 6)
-    totals = dict(num_samples=config.num_samples, s_min=config.s_min)
+    totals = dict(num_samples=config.num_samples, s_min=config.s_min, batch_size=config.estimate_batch_size)
     s_x = entropy.neural_entropy(field_fn, sde, x_test, key=keys[0], **totals)
     s_x_given_y = entropy.neural_entropy(field_fn, sde, x_test, key=keys[1], y=y_test, **totals)
     minde = entropy.mutual_information_minde(field_fn, sde, x_test, y_test, key=keys[2], **totals)
