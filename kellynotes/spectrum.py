@@ -40,6 +40,7 @@ __all__ = [
     "GaussianImageModel",
     "RadialSpectrum",
     "drowned_frequency",
+    "eq8_parts",
     "gaussian_image_model",
     "radial_power_spectrum",
     "spectrum_entropy_rate",
@@ -174,3 +175,17 @@ def total_correlation_noised(variances: Float[np.ndarray, " D"], eigenvalues: Fl
     a, b = alpha[..., None], var[..., None]
     with np.errstate(divide="ignore"):
         return 0.5 * (np.sum(np.log(a * v + b), axis=-1) - np.sum(np.log(a * lam + b), axis=-1))
+
+
+def eq8_parts(model: GaussianImageModel, sde: VPSDE, s: Float[np.ndarray, "*S"]) -> tuple[np.ndarray, np.ndarray]:
+    r"""The two terms of Eq. 8 for the law of $X_s$ under the Gaussian image model, in nats:
+    the marginal divergences $\sum_i D_{\rm KL}\big(\mathcal N(\sqrt\alpha\mu_i, \alpha\Sigma_{ii} + 1-\alpha)\,\|\,\mathcal N(0,1)\big)
+    = \tfrac12\sum_i(\alpha\Sigma_{ii} + 1-\alpha + \alpha\mu_i^2 - 1 - \log(\alpha\Sigma_{ii} + 1-\alpha))$ and
+    :func:`total_correlation_noised`. Their sum is $D_{\rm KL}(p^G_s\,\|\,\mathcal N(0,I))$, and the cut total of
+    :func:`spectrum_total_entropy` is that sum at $s_{\min}$ minus its value at $T$."""
+    s = gaussian._times(sde, s)
+    _, alpha, var = gaussian._schedule(sde, s)
+    a, b = alpha[..., None], var[..., None]
+    v = a * model.variances + b
+    marginal = 0.5 * np.sum(v + a * model.mean**2 - 1.0 - np.log(v), axis=-1)
+    return marginal, total_correlation_noised(model.variances, model.eigenvalues, sde, s)

@@ -252,12 +252,17 @@ def fit(
 
 def _flops(function, *args) -> float | None:
     """Floating-point operations of one call of ``function`` as counted by XLA's cost
-    analysis of the lowered (not yet compiled) program; None where the backend gives none."""
+    analysis: of the lowered program where the backend offers it (CPU), else of the
+    compiled one (one extra compilation); None where neither gives a count."""
+
+    def count(cost):
+        if isinstance(cost, (list, tuple)):
+            cost = cost[0] if cost else None
+        flops = None if not cost else cost.get("flops")
+        return float(flops) if flops else None
+
     try:
-        cost = jax.jit(function).lower(*args).cost_analysis()
+        lowered = jax.jit(function).lower(*args)
+        return count(lowered.cost_analysis()) or count(lowered.compile().cost_analysis())
     except Exception:  # cost analysis is optional diagnostics, never a reason to fail a run
         return None
-    if isinstance(cost, (list, tuple)):
-        cost = cost[0] if cost else None
-    flops = None if not cost else cost.get("flops")
-    return float(flops) if flops else None

@@ -118,3 +118,16 @@ def test_bad_input_is_rejected_with_a_named_error():
         spectrum.spectrum_entropy_rate(np.array([1.0, -0.5]), SDE, np.array([0.1]))
     with pytest.raises(ValueError, match="same length"):
         spectrum.total_correlation_noised(np.ones(3), np.ones(4), SDE, np.array([0.1]))
+
+
+def test_eq8_parts_add_up_to_the_cut_total():
+    rng = np.random.default_rng(5)
+    cov = _spd(rng, 6, 0.0) + np.diag([0, 0, 0, 0, 1e-6, 1e-6])
+    mean = rng.normal(size=6)
+    model = spectrum.GaussianImageModel(mean, np.linalg.eigvalsh(cov), np.diag(cov).copy())
+    s_min = 1e-3
+    marginal, tc = spectrum.eq8_parts(model, SDE, np.array([s_min, SDE.T]))
+    kl = marginal + tc
+    # S(s_min) = KL(p_s_min || N) - KL(p_T || N) for the ideal field: closed form vs quadrature of the rate.
+    expected = spectrum.spectrum_total_entropy(model.eigenvalues, SDE, s_min, float(mean @ mean))
+    assert kl[0] - kl[1] == pytest.approx(expected, rel=1e-7)

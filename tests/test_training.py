@@ -141,3 +141,15 @@ def test_scan_path_matches_the_stepwise_path(monkeypatch):
     scanned = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1))
     for u, v in zip(leaves(stepwise.model), leaves(scanned.model)):
         np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-6)
+
+
+def test_flop_count_matches_the_matrix_products_of_the_model():
+    model, data, loss_fn = regression_problem()
+    result = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(0))
+    # MLP 3 -> 16 -> 16 -> 1: 2*(3*16 + 16*16 + 16*1) = 640 FLOPs per example forward; the backward pass
+    # costs about twice that (XLA also counts biases, activations and the optimizer-free loss), so one step
+    # of batch 32 is between 3x and 6x of 32 * 640 FLOPs.
+    forward = 32 * 2 * (3 * 16 + 16 * 16 + 16 * 1)
+    assert 3 * forward <= result.flops_per_step <= 6 * forward
+    assert result.flops_per_s == pytest.approx(result.flops_per_step * result.steady_examples_per_s / 32)
+    assert result.first_call_s > 0 and np.isfinite(result.steady_examples_per_s)

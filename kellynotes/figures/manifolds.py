@@ -5,6 +5,7 @@ it is given (no pyplot state) and returns it."""
 from collections.abc import Mapping
 
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from .. import gaussian, spectrum
 from ..sde import VPSDE
@@ -45,6 +46,7 @@ def draw_power_spectra(ax, spectra: Mapping[str, spectrum.RadialSpectrum], sde: 
         ax.axhline(level, color="0.5", lw=0.8, ls="--")
         ax.text(0.02, level, f"noise at s={s:g}", transform=ax.get_yaxis_transform(), fontsize=7, color="0.35",
                 va="bottom")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("spatial frequency |k| (cycles per pixel)")
     ax.set_ylabel("power per mode (pixels in [-1, 1])")
     ax.legend(fontsize=8)
@@ -63,28 +65,30 @@ def draw_drowned_frequency(ax, spectra: Mapping[str, spectrum.RadialSpectrum], s
     return ax
 
 
-def draw_gaussian_model_rates(axes, models: Mapping[str, spectrum.GaussianImageModel], sde: VPSDE, s=None,
-                              mean_norms: Mapping[str, float] | None = None):
+def draw_gaussian_model_rates(axes, models: Mapping[str, spectrum.GaussianImageModel], sde: VPSDE, s=None):
     r"""Left: the exact entropy rate of each Gaussian image model, per pixel and per unit
     $\log s$ ($s\cdot$rate$/D$), with a white-spectrum model of the same total variance (dashed).
-    Right: total correlation of $X_s$ per pixel."""
+    Right: the two parts of Eq. 8 for $X_s$ per pixel, total correlation (solid) and the
+    marginal divergences (dashed)."""
     s = np.geomspace(1e-4, sde.T, 200) if s is None else s
-    rate_ax, tc_ax = axes
+    rate_ax, parts_ax = axes
     for i, (name, model) in enumerate(models.items()):
-        norm = 0.0 if mean_norms is None else mean_norms[name]
+        norm = float(model.mean @ model.mean)
         d = model.dimension
         rate = spectrum.spectrum_entropy_rate(model.eigenvalues, sde, s, norm)
         white = spectrum.spectrum_entropy_rate(np.full(d, model.eigenvalues.mean()), sde, s, norm)
         rate_ax.semilogx(s, s * rate / d, color=f"C{i}", label=name)
         rate_ax.semilogx(s, s * white / d, color=f"C{i}", ls="--", lw=0.9)
-        tc = spectrum.total_correlation_noised(model.variances, model.eigenvalues, sde, s)
-        tc_ax.loglog(s, tc / d, color=f"C{i}", label=name)
+        marginal, tc = spectrum.eq8_parts(model, sde, s)
+        parts_ax.semilogx(s, tc / d, color=f"C{i}", label=name)
+        parts_ax.semilogx(s, marginal / d, color=f"C{i}", ls="--", lw=0.9)
     rate_ax.set_xlabel("forward time s")
     rate_ax.set_ylabel("s x rate / D (nats per pixel per unit log s)")
     rate_ax.set_title("measured spectrum (solid) vs white (dashed)", fontsize=9)
     rate_ax.legend(fontsize=8)
-    tc_ax.set_xlabel("forward time s")
-    tc_ax.set_ylabel(r"TC($X_s$) / D (nats per pixel)")
+    parts_ax.set_xlabel("forward time s")
+    parts_ax.set_ylabel(r"nats per pixel")
+    parts_ax.set_title(r"Eq. 8 for $X_s$: TC (solid), marginals (dashed)", fontsize=9)
     return axes
 
 
