@@ -113,9 +113,14 @@ def _git_commit() -> str:
         return os.environ.get("KELLYNOTES_GIT_COMMIT", "unknown")
 
 
+# Read once, when the experiment code is imported: the commit of the code that runs, even if
+# the checkout changes while a long run is going.
+_COMMIT_AT_IMPORT = _git_commit()
+
+
 def provenance(wall_time_s: float) -> dict:
     device = jax.devices()[0]
-    return dict(package_version=__version__, git_commit=_git_commit(), device=f"{device.platform}: {device.device_kind}",
+    return dict(package_version=__version__, git_commit=_COMMIT_AT_IMPORT, device=f"{device.platform}: {device.device_kind}",
                 device_count=jax.device_count(), jax_version=jax.__version__, python=platform.python_version(),
                 wall_time_s=round(wall_time_s, 1), date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
 
