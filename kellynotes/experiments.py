@@ -295,7 +295,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kellynotes", description="Run a kellynotes experiment.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an experiment and write its artifact")
-    run.add_argument("experiment", choices=["neural-entropy", "spectra"])
+    run.add_argument("experiment", choices=["neural-entropy", "spectra", "autoencoders"])
     run.add_argument("--dataset", default="digits", choices=sorted(data.LOADERS))
     run.add_argument("--data-root", default=None, help="folder with the dataset's files")
     run.add_argument("--download", action="store_true",
@@ -305,6 +305,10 @@ def main(argv=None) -> int:
     run.add_argument("--results", default="results", help="where the artifact is written (default: results/)")
     run.add_argument("--checkpoints", default=None, help="checkpoint folder (resume by running again)")
     args = parser.parse_args(argv)
+    if args.experiment == "autoencoders":
+        from . import autoencoders
+
+        return autoencoders.run_cli(args)
     if args.experiment == "spectra":
         print(f"wrote {run_spectra(args.dataset, args.results, data_root=args.data_root, download=args.download)}")
         return 0

@@ -1,0 +1,495 @@
+r"""What diffusion decoders store, probed with autoencoders (App. F of the paper), as one experiment.
+
+``python -m kellynotes run autoencoders --dataset digits [--quick]`` (or
+``python -m kellynotes.autoencoders --dataset digits``) trains, on images scaled to [-1, 1]:
+
+1. **VAE vs DAE** (App. F.2, Figs. 12 and 13). A VAE with the Gaussian decoder of Eq. (70)
+   and a diffusion autoencoder (Eqs. 66, 67) with the same encoder architecture and
+   $D_Z = 2$. Both reconstruct the same test images from their posterior means
+   $\boldsymbol\mu_\phi(\mathbf x)$: the VAE as its decoder mean $f_\psi(\boldsymbol\mu)$, the DAE by
+   integrating the probability-flow ODE (:func:`kellynotes.sampling.probability_flow`)
+   from Gaussian noise at $s = T$ down to $s_{\min}$ with the field conditioned on
+   $\boldsymbol\mu$. The posterior means of held-out images, with their labels, are the
+   aggregated-posterior scatter of Fig. 13.
+2. **Split DAE** (App. F.3, Eq. 74, Fig. 15) at $\tau = 0.1T$: a perceptual latent
+   $\mathbf z_{\rm per}$ conditions the decoder for $s < \tau$ and a semantic latent $\mathbf z_{\rm sem}$
+   (an encoder with more downsampling and a global pool) for $s \ge \tau$. t-SNE maps of
+   both latents of the held-out images, coloured by label.
+3. **τ scan** (Fig. 16): one split DAE per $\tau$, and for each latent the mutual
+   information $I(\mathbf Z_\bullet; Y)$ with the label (nats, with standard errors) and its
+   kNN label accuracy.
+
+**Clustering and information are measured on latent samples** $\mathbf z\sim q_\phi(\mathbf z\mid\mathbf x)$,
+the variable the decoder is given. A k-nearest-neighbour classifier (training-image latents
+as references, held-out ones as queries) gives the label accuracy; the t-SNE maps are of
+samples too. Posterior means alone mislead here: a latent the decoder ignores is pushed to
+the prior by the KL term, yet keeps tiny means that still cluster by digit (measured: a
+collapsed DAE latent with 0.05 nats of KL had a kNN accuracy of 0.8 on its means, chance on
+its samples). Both accuracies and the mean KL to the prior, an upper bound on
+$I(\mathbf X;\mathbf Z)$, are recorded for every latent.
+
+**How** $I(\mathbf Z; Y)$ **is measured.** $Y$ is a class label, so the diffusion runs on the
+continuous latent and is conditioned on the label: :func:`kellynotes.estimate_mutual_information`
+trains a small label-conditional entropy-matching network on pairs $(\mathbf z, y)$ (label
+dropout gives the unconditional field too) and returns MINDE's estimate (Eq. 14), the
+paper's recipe for Fig. 16 ("training a small diffusion model on pairs $(\mathbf z_\bullet, y)$").
+Mutual information is symmetric, and a diffusion over a discrete label would need a
+discrete-state process the package does not have. The pairs are latents *sampled* from
+$q_\phi(\mathbf z\mid\mathbf x)$ for training images (the random variable $\mathbf Z$ itself); the
+estimator standardises them, which leaves $I$ unchanged. Since $Y$ is discrete,
+$I(\mathbf Z; Y) \le H(Y) \approx \log 10$ nats; the artifact records the plug-in $H(Y)$.
+
+Each model is trained by :func:`kellynotes.training.fit`; with a checkpoint folder each
+gets its own subfolder (``vae``, ``dae``, ``split-tau0.1``, ...) and a killed run resumes
+where it stopped. The artifact (``autoencoders-<dataset>.json`` and ``.npz``) has the
+format of :mod:`kellynotes.experiments`; its arrays are listed in :data:`ARRAYS`.
+
+The digits default trains its six diffusion autoencoders for 700 steps of 128 images
+(about a minute each on two CPU cores: the artifact records wall times and throughput);
+these short runs use an EMA decay of 0.99 (with 0.999 the EMA would still be half the
+untrained model after 700 steps). The MNIST preset (:meth:`AutoencoderConfig.for_dataset`)
+is sized for one GPU.
+"""
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from . import api, dae, data, entropy, experiments, training
+from .sde import VPSDE
+from .unet import UNetConfig
+
+__all__ = ["ARRAYS", "AutoencoderConfig", "add_cli", "main", "run_autoencoders", "run_cli"]
+
+# name -> shape, with R = reconstruction_images, N = evaluation_images, K = len(tau_fractions);
+# images are uint8 (H, W, C), latents float32, labels int32.
+ARRAYS = {
+    "reconstruction_originals": "(R, H, W, C) uint8",
+    "reconstruction_vae": "(R, H, W, C) uint8",
+    "reconstruction_dae": "(R, H, W, C) uint8",
+    "reconstruction_labels": "(R,)",
+    "latents_vae": "(N, 2) posterior means",
+    "latents_dae": "(N, 2) posterior means",
+    "labels": "(N,) labels of the held-out images",
+    "tsne_semantic": "(N, 2) t-SNE of latent samples z ~ q(z|x)",
+    "tsne_perceptual": "(N, 2)",
+    "tau": "(K,)",
+    "information_semantic": "(K,) nats",
+    "information_semantic_stderr": "(K,)",
+    "information_perceptual": "(K,) nats",
+    "information_perceptual_stderr": "(K,)",
+    "knn_accuracy_semantic": "(K,) of latent samples",
+    "knn_accuracy_perceptual": "(K,) of latent samples",
+    "kl_semantic": "(K,) nats, mean KL(q(z|x) || N(0, I)) over held-out images",
+    "kl_perceptual": "(K,) nats",
+}
+
+
+def _digits_fit(steps: int, batch_size: int) -> training.FitConfig:
+    return training.FitConfig(steps=steps, batch_size=batch_size, learning_rate=2e-3, warmup_steps=50,
+                              steps_per_call=50, checkpoint_every=100, ema_decay=0.99)
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    dataset: str = "digits"
+    name: str = ""  # artifact name; defaults to "autoencoders-<dataset>"
+    # Encoders q_phi(z|x) (Eq. 68). The VAE, the DAE and the perceptual encoder use
+    # `perceptual_downsamples` and a flatten; the semantic encoder downsamples more and pools.
+    encoder_channels: int = 8
+    encoder_hidden: int = 128
+    perceptual_downsamples: int = 1
+    semantic_downsamples: int = 2
+    # Diffusion decoder: the U-Net (kellynotes.unet) conditioned on z.
+    unet_channels: int = 8
+    channel_multipliers: tuple[int, ...] = (1, 2)
+    attention_resolutions: tuple[int, ...] = ()
+    blocks_per_level: int = 1
+    # Gaussian decoder of the VAE (Eq. 70).
+    vae_decoder: dae.GaussianDecoderConfig = field(default_factory=dae.GaussianDecoderConfig)
+    gamma: float = 0.1  # weight of the KL term (Eq. 66)
+    s_min: float = 1e-3
+    comparison_latent_dim: int = 2  # D_Z of the VAE and the DAE (part 1)
+    split_latent_dim: int = 8  # D_Z of each of z_per and z_sem
+    tau_fractions: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)  # tau / T for the scan
+    tsne_tau_fraction: float = 0.1  # the scan's model shown by t-SNE (must be in tau_fractions)
+    vae_fit: training.FitConfig = field(default_factory=lambda: _digits_fit(1000, 64))
+    dae_fit: training.FitConfig = field(default_factory=lambda: _digits_fit(700, 128))  # DAE and split DAEs
+    # Evaluation.
+    reconstruction_images: int = 10
+    evaluation_images: int = 360  # held-out images: scatter, t-SNE, kNN queries
+    reference_images: int = 0  # training images for kNN references and I(Z;Y) (0: all)
+    knn_neighbors: int = 10
+    information: entropy.TrainConfig = field(default_factory=lambda: entropy.TrainConfig(
+        steps=1500, batch_size=256, learning_rate=3e-3, warmup_steps=100, width=64, depth=3, steps_per_call=500))
+    information_samples: int = 20_000  # Monte Carlo samples of each MINDE estimate
+    tsne_perplexity: float = 30.0
+    reconstruction_solver: str = "tsit5"  # probability-flow solver; "heun"/"euler" need reconstruction_steps
+    reconstruction_steps: int | None = None  # None: adaptive (tsit5)
+    seed: int = 0
+
+    def __post_init__(self):
+        if not self.tau_fractions or any(not 0.0 < t < 1.0 for t in self.tau_fractions):
+            raise ValueError(f"tau_fractions must be non-empty fractions of T in (0, 1), got {self.tau_fractions}")
+        if self.tsne_tau_fraction not in self.tau_fractions:
+            raise ValueError(f"tsne_tau_fraction {self.tsne_tau_fraction} must be one of tau_fractions "
+                             f"{self.tau_fractions}")
+        for name in ("reconstruction_images", "evaluation_images", "knn_neighbors", "comparison_latent_dim",
+                     "split_latent_dim", "information_samples"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"AutoencoderConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.reconstruction_images > self.evaluation_images:
+            raise ValueError(f"reconstruction_images ({self.reconstruction_images}) must not exceed "
+                             f"evaluation_images ({self.evaluation_images}): the reconstructed images are among them")
+        if self.reference_images < 0:
+            raise ValueError(f"AutoencoderConfig.reference_images must be >= 0 (0: all), got {self.reference_images}")
+        if not (self.gamma >= 0 and math.isfinite(self.gamma)):
+            raise ValueError(f"AutoencoderConfig.gamma must be non-negative, got {self.gamma}")
+
+    @property
+    def artifact_name(self) -> str:
+        return self.name or f"autoencoders-{self.dataset}"
+
+    @classmethod
+    def for_dataset(cls, dataset: str) -> "AutoencoderConfig":
+        r"""The preset for ``dataset``: the CPU default for ``digits``; for MNIST and
+        Fashion-MNIST ($D_Z = 20$ per split latent, as in the paper) and CIFAR-10 ($D_Z = 60$)
+        sizes for one GPU: 1500 bf16 steps of batch 256 per diffusion autoencoder (seven
+        models, each compiled once), held-out evaluation on 2000 test images, and
+        $I(\mathbf Z; Y)$ from 10 000 training images."""
+        gpu_fit = training.FitConfig(steps=1500, batch_size=256, learning_rate=1e-3, warmup_steps=100,
+                                     steps_per_call=250, checkpoint_every=500, ema_decay=0.995,
+                                     compute_dtype="bfloat16")
+        gpu = dict(encoder_channels=32, encoder_hidden=256, perceptual_downsamples=1, semantic_downsamples=3,
+                   unet_channels=32, channel_multipliers=(1, 2, 2), blocks_per_level=1,
+                   vae_decoder=dae.GaussianDecoderConfig(width=512, depth=2, sigma=0.2),
+                   vae_fit=replace(gpu_fit, steps=2000), dae_fit=gpu_fit,
+                   reconstruction_images=16, evaluation_images=2000, reference_images=10_000,
+                   information=entropy.TrainConfig(steps=2000, batch_size=512, learning_rate=3e-3, warmup_steps=200,
+                                                   width=128, depth=3, steps_per_call=1000),
+                   information_samples=50_000)
+        presets = {
+            "digits": {},
+            "mnist": dict(gpu, attention_resolutions=(7,), split_latent_dim=20),
+            "cifar10": dict(gpu, attention_resolutions=(8,), split_latent_dim=60, comparison_latent_dim=2),
+        }
+        presets["fashion_mnist"] = presets["mnist"]
+        if dataset not in presets:
+            raise ValueError(f"no preset for dataset {dataset!r}; known: {sorted(presets)}")
+        return cls(dataset=dataset, **presets[dataset])
+
+    def with_steps(self, steps: int) -> "AutoencoderConfig":
+        """The same run with ``steps`` training steps for every autoencoder (warmup capped at a tenth)."""
+        steps = int(steps)
+        fit = lambda f: replace(f, steps=steps, warmup_steps=min(f.warmup_steps, max(steps // 10, 1)))  # noqa: E731
+        return replace(self, vae_fit=fit(self.vae_fit), dae_fit=fit(self.dae_fit))
+
+    def quick(self) -> "AutoencoderConfig":
+        """A few-step version for tests and smoke runs (its numbers mean nothing): two τ values,
+        a tiny U-Net, a four-step Euler decode."""
+        fit = lambda f: replace(f, steps=10, batch_size=16, steps_per_call=5, checkpoint_every=5,  # noqa: E731
+                                warmup_steps=2)
+        return replace(self, name=self.artifact_name + "-quick", vae_fit=fit(self.vae_fit), dae_fit=fit(self.dae_fit),
+                       unet_channels=8, channel_multipliers=(1,), attention_resolutions=(), encoder_channels=8,
+                       encoder_hidden=32, split_latent_dim=min(self.split_latent_dim, 4),
+                       tau_fractions=(0.1, 0.9), tsne_tau_fraction=0.1, reconstruction_images=4, evaluation_images=48,
+                       reference_images=120, knn_neighbors=3,
+                       information=replace(self.information, steps=20, batch_size=32, warmup_steps=2, width=16,
+                                           steps_per_call=10),
+                       information_samples=256, tsne_perplexity=5.0, reconstruction_solver="euler",
+                       reconstruction_steps=4)
+
+
+# --------------------------------------------------------------------------- #
+# Pieces of the run
+# --------------------------------------------------------------------------- #
+
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        print(f"[autoencoders] {message}", file=sys.stderr, flush=True)
+
+
+def _fit(name: str, loss_fn, model, x, fit_config: training.FitConfig, *, key, checkpoint_dir, progress: bool):
+    """Train one model (checkpoints in ``checkpoint_dir/name``) and summarise its run."""
+    folder = None if checkpoint_dir is None else Path(checkpoint_dir) / name
+    fitted = training.fit(loss_fn, model, {"x": x}, replace(fit_config, progress=progress), key=key,
+                          checkpoint_dir=folder)
+    record = dict(loss_steps=fitted.loss_steps.tolist(), loss=fitted.loss.tolist(), wall_time_s=fitted.wall_time_s,
+                  resumed_from=fitted.resumed_from, **experiments.device_report(fitted, fit_config.compute_dtype))
+    return fitted.ema_model, record
+
+
+def _knn_accuracy(reference, reference_labels, queries, query_labels, neighbours: int) -> float:
+    """Fraction of ``queries`` whose label is the majority label of their ``neighbours``
+    nearest ``reference`` points (Euclidean)."""
+    from sklearn.neighbors import KNeighborsClassifier
+    from threadpoolctl import threadpool_limits
+
+    classifier = KNeighborsClassifier(n_neighbors=min(neighbours, len(reference)))
+    with threadpool_limits(1):  # see _tsne
+        return float(classifier.fit(reference, reference_labels).score(queries, query_labels))
+
+
+def _tsne(points: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
+    """2-D t-SNE embedding. Its OpenMP threads are limited to one: beside JAX's threads on a
+    busy 2-core machine they oversubscribe the cores (measured: 47 s instead of 1.2 s for
+    360 points)."""
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    perplexity = min(perplexity, (len(points) - 1) / 3)  # t-SNE needs perplexity < n
+    with threadpool_limits(1):
+        return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
+            np.asarray(points, np.float64)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class _Latents:
+    """One encoder's latents: posterior means and one draw z ~ q(z|x) per image, for the
+    reference (training) and the held-out images, and the mean KL to the prior (nats)."""
+
+    reference_means: np.ndarray
+    reference_samples: np.ndarray
+    held_out_means: np.ndarray
+    held_out_samples: np.ndarray
+    kl: float
+
+
+def _latents(encoder: dae.GaussianEncoder, x_reference, x_held_out, key) -> _Latents:
+    key_reference, key_held_out = jax.random.split(key)
+    draws = []
+    for x, draw_key in ((x_reference, key_reference), (x_held_out, key_held_out)):
+        mean, log_var = dae.posterior(encoder, x)
+        draws.append((mean, np.asarray(dae.reparameterize(mean, log_var, draw_key)), log_var))
+    (reference_means, reference_samples, _), (held_out_means, held_out_samples, log_var) = draws
+    kl = float(np.mean(dae.kl_to_standard_normal(held_out_means, log_var)))
+    return _Latents(reference_means, reference_samples, held_out_means, held_out_samples, kl)
+
+
+def _knn_report(latents: _Latents, y_reference, y_held_out, neighbours: int) -> dict:
+    """kNN label accuracy of the latent samples (what the decoder is given) and, for
+    comparison, of the posterior means, which can cluster even where the latent carries
+    no information (a collapsed posterior keeps tiny but structured means)."""
+    return dict(knn_accuracy=_knn_accuracy(latents.reference_samples, y_reference, latents.held_out_samples,
+                                           y_held_out, neighbours),
+                knn_accuracy_of_means=_knn_accuracy(latents.reference_means, y_reference, latents.held_out_means,
+                                                    y_held_out, neighbours),
+                kl=latents.kl)
+
+
+def _information(z: np.ndarray, labels: np.ndarray, config: AutoencoderConfig, key) -> dict:
+    """MINDE's $I(\\mathbf Z; Y)$ (Eq. 14) and the entropy difference (Eq. 52), nats."""
+    result = api.estimate_mutual_information(z, labels, key=key, config=replace(config.information, progress=False),
+                                             num_samples=config.information_samples, rate_points=2)
+    difference = result.entropy_difference
+    return dict(value=result.value, stderr=result.stderr, entropy_difference=difference.value,
+                entropy_difference_stderr=difference.stderr)
+
+
+# --------------------------------------------------------------------------- #
+# The experiment
+# --------------------------------------------------------------------------- #
+
+
+def run_autoencoders(config: AutoencoderConfig, results_dir, *, checkpoint_dir=None, progress: bool = True,
+                     data_root=None, download: bool = False) -> Path:
+    """Run the experiment (see the module docstring); returns the path of the JSON artifact.
+    ``data_root`` and ``download`` are passed to the dataset loader (:mod:`kellynotes.data`)."""
+    start = time.perf_counter()
+    results_dir = Path(results_dir)
+    options = experiments.data_options(config.dataset, data_root, download)
+    train_set = data.load(config.dataset, "train", **options)
+    test_set = data.load(config.dataset, "test", **options)
+    image_shape = tuple(int(n) for n in train_set.images.shape[1:])
+    to_vectors = lambda images: (2.0 * images - 1.0).reshape(len(images), -1).astype(np.float32)  # noqa: E731
+    x_train = to_vectors(train_set.images)
+    references = len(x_train) if config.reference_images == 0 else min(config.reference_images, len(x_train))
+    x_reference, y_reference = x_train[:references], train_set.labels[:references]
+    x_eval = to_vectors(test_set.images[: config.evaluation_images])
+    y_eval = test_set.labels[: config.evaluation_images]
+    sde = VPSDE()
+    key_comparison, key_scan = jax.random.split(jax.random.key(config.seed))
+    keys = iter(jax.random.split(key_comparison, 7))  # 2 per model, 1 for decoding, 1 per latent
+
+    encoder = dae.EncoderConfig(image_shape, config.comparison_latent_dim, channels=config.encoder_channels,
+                                downsamples=config.perceptual_downsamples, hidden=config.encoder_hidden)
+    unet = UNetConfig(image_shape, channels=config.unet_channels, channel_multipliers=config.channel_multipliers,
+                      attention_resolutions=config.attention_resolutions, blocks_per_level=config.blocks_per_level,
+                      groups=min(8, config.unet_channels // 2))
+    losses = dict(
+        vae=lambda m, batch, key: dae.vae_loss(m, batch["x"], key, gamma=config.gamma),
+        dae=lambda m, batch, key: dae.dae_loss(m, sde, batch["x"], key, s_min=config.s_min, gamma=config.gamma),
+        split=lambda m, batch, key: dae.split_dae_loss(m, sde, batch["x"], key, s_min=config.s_min,
+                                                       gamma=config.gamma),
+    )
+    fit_options = dict(checkpoint_dir=checkpoint_dir, progress=progress)
+    training_records, timings = {}, {}
+    total_models = 2 + len(config.tau_fractions)
+
+    # 1. VAE vs DAE with D_Z = 2 (Figs. 12, 13).
+    clock = time.perf_counter()
+    _say(progress, f"model 1/{total_models}: VAE, D_Z = {config.comparison_latent_dim}")
+    vae, training_records["vae"] = _fit("vae", losses["vae"], dae.VAE(encoder, config.vae_decoder, key=next(keys)),
+                                        x_train, config.vae_fit, key=next(keys), **fit_options)
+    _say(progress, f"model 2/{total_models}: DAE, D_Z = {config.comparison_latent_dim}")
+    autoencoder, training_records["dae"] = _fit("dae", losses["dae"],
+                                                dae.DiffusionAutoencoder(encoder, unet, key=next(keys)),
+                                                x_train, config.dae_fit, key=next(keys), **fit_options)
+    timings["comparison_training_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    _say(progress, "reconstructing (DAE: probability-flow ODE from noise given z)")
+    originals = x_eval[: config.reconstruction_images]
+    vae_images = np.asarray(dae.vae_reconstruct(vae, originals))
+    latents = dae.posterior_means(autoencoder.encoder, originals)
+    dae_images = np.asarray(dae.dae_reconstruct(autoencoder.decoder, sde, latents, next(keys), s_min=config.s_min,
+                                                solver=config.reconstruction_solver,
+                                                num_steps=config.reconstruction_steps))
+    comparison = {}
+    arrays = dict(reconstruction_originals=experiments._to_uint8(originals).reshape(-1, *image_shape),
+                  reconstruction_vae=experiments._to_uint8(vae_images).reshape(-1, *image_shape),
+                  reconstruction_dae=experiments._to_uint8(dae_images).reshape(-1, *image_shape),
+                  reconstruction_labels=y_eval[: config.reconstruction_images].astype(np.int32),
+                  labels=y_eval.astype(np.int32))
+    for name, model, images in (("vae", vae, vae_images), ("dae", autoencoder, dae_images)):
+        latents = _latents(model.encoder, x_reference, x_eval, next(keys))
+        arrays[f"latents_{name}"] = latents.held_out_means.astype(np.float32)
+        comparison[name] = dict(reconstruction_mse=float(np.mean((images - originals) ** 2)),
+                                **_knn_report(latents, y_reference, y_eval, config.knn_neighbors))
+    timings["comparison_evaluation_s"] = time.perf_counter() - clock
+
+    # 2 and 3. Split DAEs over tau (Figs. 15, 16).
+    scan = dict(tau=[], time_s=[], **{f"{quantity}_{latent}": [] for quantity in ("information", "knn_accuracy",
+                                                                                   "knn_accuracy_of_means", "kl")
+                                        for latent in ("semantic", "perceptual")})
+    perceptual = replace(encoder, latent_dim=config.split_latent_dim)
+    semantic = replace(perceptual, downsamples=config.semantic_downsamples, global_pool=True)
+    for index, fraction in enumerate(config.tau_fractions):
+        clock = time.perf_counter()
+        tau = fraction * sde.T
+        name = f"split-tau{fraction:g}"
+        _say(progress, f"model {3 + index}/{total_models}: split DAE, tau = {tau:g}, D_Z = {config.split_latent_dim}")
+        keys = iter(jax.random.split(jax.random.fold_in(key_scan, index), 6))  # 2 for the model, 2 per latent
+        model, training_records[name] = _fit(
+            name, losses["split"], dae.SplitDiffusionAutoencoder(perceptual, semantic, unet, tau, sde, key=next(keys)),
+            x_train, config.dae_fit, key=next(keys), **fit_options)
+        _say(progress, f"tau = {tau:g}: I(Z_sem; Y), I(Z_per; Y) and kNN accuracies")
+        scan["tau"].append(tau)
+        for latent, split_encoder in (("semantic", model.semantic_encoder), ("perceptual", model.perceptual_encoder)):
+            latents = _latents(split_encoder, x_reference, x_eval, next(keys))
+            for quantity, value in _knn_report(latents, y_reference, y_eval, config.knn_neighbors).items():
+                scan[f"{quantity}_{latent}"].append(value)
+            scan[f"information_{latent}"].append(_information(latents.reference_samples, y_reference, config,
+                                                              next(keys)))
+            if fraction == config.tsne_tau_fraction:
+                arrays[f"tsne_{latent}"] = _tsne(latents.held_out_samples, config.tsne_perplexity, config.seed)
+        scan["time_s"].append(time.perf_counter() - clock)
+        _say(progress, "  I(Z_sem; Y) = {:.3f} ± {:.3f}, I(Z_per; Y) = {:.3f} ± {:.3f} nats; kNN {:.2f} / {:.2f}; "
+                       "KL {:.2f} / {:.2f} nats ({:.0f} s)".format(
+                           scan["information_semantic"][-1]["value"], scan["information_semantic"][-1]["stderr"],
+                           scan["information_perceptual"][-1]["value"], scan["information_perceptual"][-1]["stderr"],
+                           scan["knn_accuracy_semantic"][-1], scan["knn_accuracy_perceptual"][-1],
+                           scan["kl_semantic"][-1], scan["kl_perceptual"][-1], scan["time_s"][-1]))
+    arrays["tau"] = np.asarray(scan["tau"])
+    for latent in ("semantic", "perceptual"):
+        arrays[f"information_{latent}"] = np.array([e["value"] for e in scan[f"information_{latent}"]])
+        arrays[f"information_{latent}_stderr"] = np.array([e["stderr"] for e in scan[f"information_{latent}"]])
+        arrays[f"knn_accuracy_{latent}"] = np.asarray(scan[f"knn_accuracy_{latent}"])
+        arrays[f"kl_{latent}"] = np.asarray(scan[f"kl_{latent}"])
+
+    counts = np.bincount(y_reference)
+    frequencies = counts[counts > 0] / counts.sum()
+    wall = time.perf_counter() - start
+    artifact = dict(
+        name=config.artifact_name, kind="autoencoders", config=asdict(config),
+        results=dict(
+            comparison=dict(latent_dim=config.comparison_latent_dim, **comparison),
+            split=dict(tau=config.tsne_tau_fraction * sde.T, latent_dim=config.split_latent_dim),
+            tau_scan=scan,
+            label_entropy=float(-np.sum(frequencies * np.log(frequencies))),
+            image_shape=list(image_shape), evaluation_images=int(len(x_eval)), reference_images=int(references),
+            units="nats",
+            information_estimator="MINDE (Eq. 14) of a label-conditional entropy-matching MLP on (z ~ q(z|x), y) "
+                                  "pairs of the reference images (kellynotes.estimate_mutual_information)",
+            reconstruction="VAE: f(mu(x)); DAE: probability-flow ODE from N(0, I) at s = T to s_min, given mu(x)",
+        ),
+        training=training_records,
+        timings={name: round(value, 2) for name, value in timings.items()},
+        provenance=experiments.provenance(wall),
+    )
+    results_dir.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(results_dir / f"{config.artifact_name}.npz", **arrays)
+    path = results_dir / f"{config.artifact_name}.json"
+    path.write_text(json.dumps(artifact, indent=1))
+    return path
+
+
+# --------------------------------------------------------------------------- #
+# Command line
+# --------------------------------------------------------------------------- #
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", default="digits", choices=sorted(data.LOADERS))
+    parser.add_argument("--data-root", default=None, help="folder with the dataset's files")
+    parser.add_argument("--download", action="store_true",
+                        help="download missing dataset files (needs internet; checksums are verified)")
+    parser.add_argument("--steps", type=int, default=None, help="override the training steps of every autoencoder")
+    parser.add_argument("--quick", action="store_true", help="a few steps only: checks the pipeline, not the numbers")
+    parser.add_argument("--results", default="results", help="where the artifact is written (default: results/)")
+    parser.add_argument("--checkpoints", default=None, help="checkpoint folder (resume by running again)")
+
+
+def add_cli(subparsers) -> argparse.ArgumentParser:
+    """Add the ``autoencoders`` command to ``subparsers`` (from ``parser.add_subparsers()``);
+    the parsed namespace carries ``handler=run_cli``."""
+    parser = subparsers.add_parser("autoencoders", help="VAE vs DAE, split DAE latents and the tau scan (App. F)")
+    _add_arguments(parser)
+    parser.set_defaults(handler=run_cli)
+    return parser
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """Run from parsed arguments (``dataset``, ``data_root``, ``download``, ``steps``, ``quick``,
+    ``results``, ``checkpoints``: the options of ``python -m kellynotes run``) and print a
+    summary; returns the exit status."""
+    config = AutoencoderConfig.for_dataset(args.dataset)
+    if getattr(args, "steps", None) is not None:
+        config = config.with_steps(args.steps)
+    if args.quick:
+        config = config.quick()
+    path = run_autoencoders(config, args.results, checkpoint_dir=args.checkpoints, data_root=args.data_root,
+                            download=getattr(args, "download", False))
+    meta, _ = experiments.load_artifact(path)
+    results = meta["results"]
+    print(f"wrote {path} ({meta['provenance']['wall_time_s']} s)")
+    for name in ("vae", "dae"):
+        report = results["comparison"][name]
+        print(f"  {name}: 2-D latents: kNN accuracy {report['knn_accuracy']:.3f} (of the means "
+              f"{report['knn_accuracy_of_means']:.3f}), KL {report['kl']:.2f} nats")
+    scan = results["tau_scan"]
+    for i, tau in enumerate(scan["tau"]):
+        sem, per = scan["information_semantic"][i], scan["information_perceptual"][i]
+        print(f"  tau = {tau:.2f}: I(Z_sem;Y) = {sem['value']:.3f} ± {sem['stderr']:.3f}, "
+              f"I(Z_per;Y) = {per['value']:.3f} ± {per['stderr']:.3f} nats "
+              f"(H(Y) = {results['label_entropy']:.3f}); kNN accuracy {scan['knn_accuracy_semantic'][i]:.2f} / "
+              f"{scan['knn_accuracy_perceptual'][i]:.2f}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """``python -m kellynotes.autoencoders [--dataset ...]``: the same as ``python -m kellynotes run autoencoders``."""
+    parser = argparse.ArgumentParser(prog="python -m kellynotes.autoencoders", description=__doc__.splitlines()[0])
+    _add_arguments(parser)
+    return run_cli(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The autoencoder experiment end to end in quick mode: artifact schema and shapes, resume, CLI, figures."""
+
+import argparse
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from kellynotes import autoencoders, experiments
+from kellynotes.figures import autoencoders as figures
+
+ARGS = ["--dataset", "digits", "--quick"]
+NAME = "autoencoders-digits-quick"
+MODELS = ("vae", "dae", "split-tau0.1", "split-tau0.9")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run")
+    status = autoencoders.main([*ARGS, "--results", str(folder / "results"), "--checkpoints",
+                                str(folder / "checkpoints")])
+    assert status == 0
+    return folder
+
+
+@pytest.fixture(scope="module")
+def artifact(run):
+    return experiments.load_artifact(run / "results" / f"{NAME}.json")
+
+
+def test_quick_run_writes_a_complete_artifact(run, artifact):
+    meta, arrays = artifact
+    config = autoencoders.AutoencoderConfig().quick()
+    assert meta["kind"] == "autoencoders" and meta["config"]["dataset"] == "digits"
+    assert meta["provenance"]["device"].startswith("cpu")
+    r, n, k = config.reconstruction_images, config.evaluation_images, len(config.tau_fractions)
+    expected = {
+        "reconstruction_originals": (r, 8, 8, 1), "reconstruction_vae": (r, 8, 8, 1),
+        "reconstruction_dae": (r, 8, 8, 1), "reconstruction_labels": (r,),
+        "latents_vae": (n, 2), "latents_dae": (n, 2), "labels": (n,),
+        "tsne_semantic": (n, 2), "tsne_perceptual": (n, 2),
+        **{name: (k,) for name in ("tau", "information_semantic", "information_semantic_stderr",
+                                   "information_perceptual", "information_perceptual_stderr",
+                                   "knn_accuracy_semantic", "knn_accuracy_perceptual", "kl_semantic",
+                                   "kl_perceptual")},
+    }
+    assert set(arrays) == set(expected) == set(autoencoders.ARRAYS)  # the documented arrays, no others
+    for name, shape in expected.items():
+        assert arrays[name].shape == shape, name
+        assert np.all(np.isfinite(arrays[name])), name
+    for name in ("reconstruction_originals", "reconstruction_vae", "reconstruction_dae"):
+        assert arrays[name].dtype == np.uint8
+    np.testing.assert_allclose(arrays["tau"], [0.1, 0.9])
+    assert np.all((arrays["knn_accuracy_semantic"] >= 0) & (arrays["knn_accuracy_semantic"] <= 1))
+    assert np.all(arrays["information_semantic_stderr"] >= 0) and np.all(arrays["kl_perceptual"] >= 0)
+    results = meta["results"]
+    assert results["units"] == "nats" and 0 < results["label_entropy"] <= np.log(10) + 1e-9
+    assert len(results["tau_scan"]["time_s"]) == k
+    for model in MODELS:  # 10 steps in calls of 5; throughput recorded; one checkpoint folder each
+        record = meta["training"][model]
+        assert len(record["loss"]) == 2 and record["examples_per_s"] > 0 and record["resumed_from"] == 0
+        assert (run / "checkpoints" / model / "checkpoint.eqx").exists()
+    assert sum(p.stat().st_size for p in (run / "results").iterdir()) < 200_000
+
+
+def test_a_second_run_resumes_every_model_from_its_checkpoint(run, artifact, tmp_path):
+    _, first = artifact
+    status = autoencoders.main([*ARGS, "--results", str(tmp_path), "--checkpoints", str(run / "checkpoints")])
+    assert status == 0
+    meta, again = experiments.load_artifact(tmp_path / f"{NAME}.json")
+    assert all(meta["training"][model]["resumed_from"] == 10 for model in MODELS)  # nothing retrained
+    for name in ("latents_vae", "latents_dae", "reconstruction_dae", "tsne_semantic", "information_semantic"):
+        np.testing.assert_array_equal(again[name], first[name])  # same models, same keys: same numbers
+
+
+def test_figures_draw_from_the_artifact(artifact):
+    meta, arrays = artifact
+    for draw, axes in ((figures.draw_reconstructions, 3 * 4), (figures.draw_aggregated_posteriors, 2),
+                       (figures.draw_tsne, 2), (figures.draw_tau_scan, 2)):
+        fig = Figure()
+        draw(fig, meta, arrays)
+        assert len(fig.axes) == axes, draw.__name__
+
+
+def test_cli_wiring():
+    parser = argparse.ArgumentParser()
+    autoencoders.add_cli(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["autoencoders", "--dataset", "mnist", "--quick", "--steps", "5", "--data-root", "d",
+                              "--download"])
+    assert args.handler is autoencoders.run_cli
+    assert (args.dataset, args.quick, args.steps, args.data_root, args.download, args.results, args.checkpoints) == (
+        "mnist", True, 5, "d", True, "results", None)
+
+
+def test_presets_and_bad_configs():
+    mnist = autoencoders.AutoencoderConfig.for_dataset("mnist")
+    assert mnist.split_latent_dim == 20 and len(mnist.tau_fractions) >= 5  # the paper's D_Z; a 5-point scan
+    assert min(mnist.tau_fractions) == pytest.approx(0.1) and max(mnist.tau_fractions) == pytest.approx(0.9)
+    assert mnist.with_steps(7).dae_fit.steps == 7 and mnist.with_steps(7).vae_fit.steps == 7
+    with pytest.raises(ValueError, match="no preset"):
+        autoencoders.AutoencoderConfig.for_dataset("imagenet")
+    with pytest.raises(ValueError, match="tsne_tau_fraction"):
+        autoencoders.AutoencoderConfig(tau_fractions=(0.3, 0.5))
+    with pytest.raises(ValueError, match="tau_fractions"):
+        autoencoders.AutoencoderConfig(tau_fractions=(0.1, 1.0))
+    with pytest.raises(ValueError, match="reconstruction_images"):
+        autoencoders.AutoencoderConfig(reconstruction_images=20, evaluation_images=10)
+    with pytest.raises(ValueError, match="gamma"):
+        autoencoders.AutoencoderConfig(gamma=-1.0)
