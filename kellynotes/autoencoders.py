@@ -436,22 +436,11 @@ def run_autoencoders(config: AutoencoderConfig, results_dir, *, checkpoint_dir=N
 # --------------------------------------------------------------------------- #
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default="digits", choices=sorted(data.LOADERS))
-    parser.add_argument("--data-root", default=None, help="folder with the dataset's files")
-    parser.add_argument("--download", action="store_true",
-                        help="download missing dataset files (needs internet; checksums are verified)")
-    parser.add_argument("--steps", type=int, default=None, help="override the training steps of every autoencoder")
-    parser.add_argument("--quick", action="store_true", help="a few steps only: checks the pipeline, not the numbers")
-    parser.add_argument("--results", default="results", help="where the artifact is written (default: results/)")
-    parser.add_argument("--checkpoints", default=None, help="checkpoint folder (resume by running again)")
-
-
 def add_cli(subparsers) -> argparse.ArgumentParser:
     """Add the ``autoencoders`` command to ``subparsers`` (from ``parser.add_subparsers()``);
     the parsed namespace carries ``handler=run_cli``."""
     parser = subparsers.add_parser("autoencoders", help="VAE vs DAE, split DAE latents and the tau scan (App. F)")
-    _add_arguments(parser)
+    experiments.add_run_arguments(parser)
     parser.set_defaults(handler=run_cli)
     return parser
 
@@ -487,7 +476,7 @@ def run_cli(args: argparse.Namespace) -> int:
 def main(argv=None) -> int:
     """``python -m kellynotes.autoencoders [--dataset ...]``: the same as ``python -m kellynotes run autoencoders``."""
     parser = argparse.ArgumentParser(prog="python -m kellynotes.autoencoders", description=__doc__.splitlines()[0])
-    _add_arguments(parser)
+    experiments.add_run_arguments(parser)
     return run_cli(parser.parse_args(argv))
 
 

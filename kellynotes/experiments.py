@@ -291,19 +291,24 @@ def load_artifact(path) -> tuple[dict, dict]:
         return meta, {name: arrays[name] for name in arrays.files}
 
 
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options shared by every experiment command (``python -m kellynotes run ...``)."""
+    parser.add_argument("--dataset", default="digits", choices=sorted(data.LOADERS))
+    parser.add_argument("--data-root", default=None, help="folder with the dataset's files")
+    parser.add_argument("--download", action="store_true",
+                        help="download missing dataset files (needs internet; checksums are verified)")
+    parser.add_argument("--steps", type=int, default=None, help="override the number of training steps")
+    parser.add_argument("--quick", action="store_true", help="a few steps only: checks the pipeline, not the numbers")
+    parser.add_argument("--results", default="results", help="where the artifact is written (default: results/)")
+    parser.add_argument("--checkpoints", default=None, help="checkpoint folder (resume by running again)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kellynotes", description="Run a kellynotes experiment.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an experiment and write its artifact")
     run.add_argument("experiment", choices=["neural-entropy", "spectra", "autoencoders"])
-    run.add_argument("--dataset", default="digits", choices=sorted(data.LOADERS))
-    run.add_argument("--data-root", default=None, help="folder with the dataset's files")
-    run.add_argument("--download", action="store_true",
-                     help="download missing dataset files (needs internet; checksums are verified)")
-    run.add_argument("--steps", type=int, default=None, help="override the number of training steps")
-    run.add_argument("--quick", action="store_true", help="a few steps only: checks the pipeline, not the numbers")
-    run.add_argument("--results", default="results", help="where the artifact is written (default: results/)")
-    run.add_argument("--checkpoints", default=None, help="checkpoint folder (resume by running again)")
+    add_run_arguments(run)
     args = parser.parse_args(argv)
     if args.experiment == "autoencoders":
         from . import autoencoders
