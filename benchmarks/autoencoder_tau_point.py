@@ -22,7 +22,9 @@ paid once, by the VAE/DAE before the scan), training (compile, steady step time,
 latents, kNN, each I(Z;Y) estimate, and the t-SNE that only the τ = 0.1 point does.
 Excluded: loading the dataset (timed and printed separately) and writing the artifact.
 "total" is the sum of the rows above it; "total without t-SNE" is what every other τ point
-costs.
+costs. After the table, the first compiled call of a second split DAE at another τ (same
+shapes, loss function and FitConfig) is timed: the scan's split DAEs share one compiled
+training step, so only the first τ point pays for compilation.
 
 Part 2, full scale: the "mnist" preset (28x28, U-Net 32 channels x (1, 2, 2) with attention
 at 7x7, D_Z = 20, 1500 bfloat16 steps of batch 256, I(Z;Y) on 10_000 reference images with
@@ -55,9 +57,8 @@ from dataclasses import replace
 import jax
 import numpy as np
 
-from kellynotes import autoencoders, dae, data, training
+from kellynotes import autoencoders, dae, training
 from kellynotes.sde import VPSDE
-from kellynotes.unet import UNetConfig
 
 SDE = VPSDE()
 
@@ -93,18 +94,12 @@ class Clock:
 
 def split_configs(config: autoencoders.AutoencoderConfig, image_shape):
     """The encoder and U-Net configurations of the scan's split DAEs, as ``run_autoencoders`` builds them."""
-    encoder = dae.EncoderConfig(image_shape, config.comparison_latent_dim, channels=config.encoder_channels,
-                                downsamples=config.perceptual_downsamples, hidden=config.encoder_hidden)
-    unet = UNetConfig(image_shape, channels=config.unet_channels, channel_multipliers=config.channel_multipliers,
-                      attention_resolutions=config.attention_resolutions, blocks_per_level=config.blocks_per_level,
-                      groups=min(8, config.unet_channels // 2))
-    perceptual = replace(encoder, latent_dim=config.split_latent_dim)
-    semantic = replace(perceptual, downsamples=config.semantic_downsamples, global_pool=True)
-    return perceptual, semantic, unet
+    architectures = autoencoders.model_configs(config, image_shape)
+    return architectures.perceptual, architectures.semantic, architectures.unet
 
 
 def split_loss(config: autoencoders.AutoencoderConfig):
-    return lambda m, batch, key: dae.split_dae_loss(m, SDE, batch["x"], key, s_min=config.s_min, gamma=config.gamma)
+    return autoencoders.loss_functions(config, SDE)["split"]
 
 
 def fit_timing(record: dict, fit_config: training.FitConfig) -> tuple[float, float]:
@@ -113,6 +108,31 @@ def fit_timing(record: dict, fit_config: training.FitConfig) -> tuple[float, flo
     step_s = fit_config.batch_size / record["steady_examples_per_s"]
     first_steps = min(fit_config.steps_per_call, fit_config.steps)
     return record["first_call_s"] - first_steps * step_s, step_s
+
+
+def first_call_of_another_split_model(config, fit: training.FitConfig, image_shape, x, tau: float) -> float:
+    """Seconds until the first compiled call of a new split DAE at another ``tau`` (same shapes,
+    loss function and FitConfig as the one just trained) returns; the run is then stopped.
+    With the compiled step shared between split models this is the time of the call's steps
+    alone; without it, compilation would be added again."""
+
+    class _Stop(Exception):
+        pass
+
+    perceptual, semantic, unet = split_configs(config, image_shape)
+    model = dae.SplitDiffusionAutoencoder(perceptual, semantic, unet, tau, SDE, key=jax.random.key(11))
+    start, stamps = time.perf_counter(), []
+
+    def stop(step, loss):
+        stamps.append(time.perf_counter() - start)
+        raise _Stop
+
+    try:
+        training.fit(split_loss(config), model, {"x": x}, replace(fit, progress=False), key=jax.random.key(12),
+                     callback=stop, trainable=dae.trainable(model))
+    except _Stop:
+        pass
+    return stamps[0]
 
 
 # --------------------------------------------------------------------------- #
@@ -127,15 +147,10 @@ def digits_tau_point(config: autoencoders.AutoencoderConfig, fraction: float) ->
     clock = Clock()
     log(f"Part 1: {config.dataset} tau point, tau = {fraction} T")
     start = time.perf_counter()
-    train_set, test_set = data.load(config.dataset, "train"), data.load(config.dataset, "test")
+    images = autoencoders.load_data(config)
     load_s = time.perf_counter() - start
-    image_shape = tuple(int(n) for n in train_set.images.shape[1:])
-    to_vectors = lambda images: (2.0 * images - 1.0).reshape(len(images), -1).astype(np.float32)  # noqa: E731
-    x_train = to_vectors(train_set.images)
-    references = len(x_train) if config.reference_images == 0 else min(config.reference_images, len(x_train))
-    x_reference, y_reference = x_train[:references], train_set.labels[:references]
-    x_eval = to_vectors(test_set.images[: config.evaluation_images])
-    y_eval = test_set.labels[: config.evaluation_images]
+    image_shape, x_train, x_eval, y_eval = images.image_shape, images.x_train, images.x_eval, images.y_eval
+    x_reference, y_reference = images.x_reference, images.y_reference
     perceptual, semantic, unet = split_configs(config, image_shape)
     _, key_scan = jax.random.split(jax.random.key(config.seed))
     keys = iter(jax.random.split(jax.random.fold_in(key_scan, index), 6))  # as run_autoencoders
@@ -157,6 +172,9 @@ def digits_tau_point(config: autoencoders.AutoencoderConfig, fraction: float) ->
     clock.add("train: remaining steps", steady_s,
               f"{fit.steps - min(fit.steps_per_call, fit.steps)} steps, {1000 * step_s:.1f} ms/step steady, "
               f"batch {fit.batch_size}")
+    other_tau = next(t for t in config.tau_fractions if t != fraction) * SDE.T
+    log(f"  first call of a second split DAE (tau = {other_tau:g}) ...")
+    second_first_call = first_call_of_another_split_model(config, fit, image_shape, x_train, other_tau)
     results = {}
     for latent, encoder in (("semantic", model.semantic_encoder), ("perceptual", model.perceptual_encoder)):
         with clock.time(f"{latent}: latents", f"{len(x_reference)} reference + {len(x_eval)} held-out images"):
@@ -183,6 +201,10 @@ def digits_tau_point(config: autoencoders.AutoencoderConfig, fraction: float) ->
     print(f"{'total':32s} {total:8.2f}  (dataset loading excluded: {load_s:.2f} s)")
     if tsne:
         print(f"{'total without t-SNE':32s} {total - tsne:8.2f}  (any other tau point)")
+    first_steps = min(fit.steps_per_call, fit.steps)
+    print(f"compile reuse: the first call ({first_steps} steps) of another split DAE (tau = {other_tau:g}) took "
+          f"{second_first_call:.2f} s, vs {record['first_call_s']:.2f} s for this one (compile {compile_s:.1f} s + "
+          f"{first_steps} steps of {1000 * step_s:.1f} ms); not part of the total")
     for latent, (knn, information) in results.items():
         print(f"  {latent:10s}: I(Z;Y) = {information['value']:.3f} ± {information['stderr']:.3f} nats "
               f"(entropy difference {information['entropy_difference']:.3f}), kNN accuracy {knn['knn_accuracy']:.3f}"
@@ -215,6 +237,9 @@ def full_scale(config: autoencoders.AutoencoderConfig, steady_steps: int, quick:
     setup_s = time.perf_counter() - start - record["wall_time_s"]
     compile_s, step_s = fit_timing(record, probe_fit)
     gflop = (record["flops_per_step"] or float("nan")) / 1e9
+
+    log("  first call of a second split DAE (another tau) ...")
+    second_first_call = first_call_of_another_split_model(config, probe_fit, image_shape, x, 0.5 * SDE.T)
 
     references, held_out = config.reference_images, config.evaluation_images
     batch = min(1024, references + held_out)
@@ -256,6 +281,8 @@ def full_scale(config: autoencoders.AutoencoderConfig, steady_steps: int, quick:
     print(f"{'train: compile':44s} {compile_s:9.2f}  first call ({record['first_call_s']:.1f} s) minus one step")
     print(f"{'train: one step (steady)':44s} {step_s:9.2f}  batch {fit.batch_size}, {fit.compute_dtype}, mean of "
           f"{steady_steps}; {gflop:.0f} GFLOP/step = {gflop / step_s:.1f} GFLOP/s")
+    print(f"{'train: first call of another split DAE':44s} {second_first_call:9.2f}  tau = {0.5 * SDE.T:g}: "
+          f"one step, compile reused (this model's first call took {record['first_call_s']:.1f} s)")
     for latent, first, run in encoder_rows:
         print(f"{f'{latent} encoder: one batch of {batch}':44s} {run:9.3f}  (+{first - run:.2f} s compile); "
               f"{encoder_batches} batches per tau point")
@@ -268,7 +295,7 @@ def full_scale(config: autoencoders.AutoencoderConfig, steady_steps: int, quick:
     latents_s = sum(encoder_batches * run for _, _, run in encoder_rows) + sum(first - run for _, first, run in
                                                                               encoder_rows)
     projected = training_s + compile_s + latents_s + 2 * knn_s + 2 * information_s
-    print(f"PROJECTED time of one tau point from the CPU times above (not measured end to end; a GPU is far faster):")
+    print("PROJECTED time of one tau point from the CPU times above (not measured end to end; a GPU is far faster):")
     print(f"  {fit.steps} steps x {step_s:.2f} s = {training_s:,.0f} s, + compile {compile_s:.0f} s, "
           f"+ latents {latents_s:.0f} s, + kNN 2 x {knn_s:.1f} s, + I(Z;Y) 2 x {information_s:.0f} s")
     print(f"  = {projected:,.0f} s = {projected / 3600:.1f} h per tau point on this CPU "

@@ -25,7 +25,6 @@ import sys
 import time
 
 import jax
-import numpy as np
 
 from kellynotes import entropy, gaussian
 from kellynotes.sde import VPSDE

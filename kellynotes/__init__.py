@@ -16,8 +16,8 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "api", "autoencoders", "dae", "data", "divergence", "entropy", "experiments", "figures", "gaussian", "guidance",
-    "interactive", "kelly", "mixture", "nets", "results", "runtime", "sampling", "sde", "semantic", "spectrum", "tower",
-    "training", "unet",
+    "interactive", "kelly", "mixture", "montecarlo", "nets", "results", "runtime", "sampling", "sde", "semantic",
+    "spectrum", "tower", "tracing", "training", "unet",
 )
 _API = ("estimate_mutual_information", "estimate_neural_entropy")
 

@@ -74,3 +74,13 @@ def positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def count_fields(config, names, *, minimum: int = 1) -> None:
+    """Check that each field ``names`` of a dataclass config is an integer >= ``minimum``; the error
+    names the config class and the field."""
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+            what = "positive" if minimum == 1 else f">= {minimum}"
+            raise ValueError(f"{type(config).__name__}.{name} must be an integer {what}, got {value!r}")

@@ -41,7 +41,10 @@ $I(\mathbf Z; Y) \le H(Y) \approx \log 10$ nats; the artifact records the plug-i
 
 Each model is trained by :func:`kellynotes.training.fit`; with a checkpoint folder each
 gets its own subfolder (``vae``, ``dae``, ``split-tau0.1``, ...) and a killed run resumes
-where it stopped. The artifact (``autoencoders-<dataset>.json`` and ``.npz``) has the
+where it stopped: models from their last checkpoint, and finished evaluations (the VAE/DAE
+comparison, each τ point) from the results stored beside the checkpoints, so a run can be
+split over several short jobs. The split DAEs differ only in τ, which the decoder holds as
+an array: the five of them share one compiled training step. The artifact (``autoencoders-<dataset>.json`` and ``.npz``) has the
 format of :mod:`kellynotes.experiments`; its arrays are listed in :data:`ARRAYS`.
 
 The digits default trains its six diffusion autoencoders for 700 steps of 128 images
@@ -52,21 +55,26 @@ is sized for one GPU.
 """
 
 import argparse
+import functools
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 
 import jax
 import numpy as np
 
+from . import _validation as check
 from . import api, dae, data, entropy, experiments, training
 from .sde import VPSDE
 from .unet import UNetConfig
 
-__all__ = ["ARRAYS", "AutoencoderConfig", "add_cli", "main", "run_autoencoders", "run_cli"]
+__all__ = ["ARRAYS", "AutoencoderConfig", "ExperimentData", "ModelConfigs", "add_cli", "load_data", "loss_functions", "main",
+           "model_configs", "run_autoencoders", "run_cli"]
 
 # name -> shape, with R = reconstruction_images, N = evaluation_images, K = len(tau_fractions);
 # images are uint8 (H, W, C), latents float32, labels int32.
@@ -141,10 +149,8 @@ class AutoencoderConfig:
         if self.tsne_tau_fraction not in self.tau_fractions:
             raise ValueError(f"tsne_tau_fraction {self.tsne_tau_fraction} must be one of tau_fractions "
                              f"{self.tau_fractions}")
-        for name in ("reconstruction_images", "evaluation_images", "knn_neighbors", "comparison_latent_dim",
-                     "split_latent_dim", "information_samples"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"AutoencoderConfig.{name} must be positive, got {getattr(self, name)}")
+        check.count_fields(self, ("reconstruction_images", "evaluation_images", "knn_neighbors",
+                                  "comparison_latent_dim", "split_latent_dim", "information_samples"))
         if self.reconstruction_images > self.evaluation_images:
             raise ValueError(f"reconstruction_images ({self.reconstruction_images}) must not exceed "
                              f"evaluation_images ({self.evaluation_images}): the reconstructed images are among them")
@@ -218,13 +224,39 @@ def _say(progress: bool, message: str) -> None:
 
 
 def _fit(name: str, loss_fn, model, x, fit_config: training.FitConfig, *, key, checkpoint_dir, progress: bool):
-    """Train one model (checkpoints in ``checkpoint_dir/name``) and summarise its run."""
+    """Train one model (checkpoints in ``checkpoint_dir/name``; split times held fixed) and
+    summarise its run."""
     folder = None if checkpoint_dir is None else Path(checkpoint_dir) / name
     fitted = training.fit(loss_fn, model, {"x": x}, replace(fit_config, progress=progress), key=key,
-                          checkpoint_dir=folder)
+                          checkpoint_dir=folder, trainable=dae.trainable(model))
     record = dict(loss_steps=fitted.loss_steps.tolist(), loss=fitted.loss.tolist(), wall_time_s=fitted.wall_time_s,
                   resumed_from=fitted.resumed_from, **experiments.device_report(fitted, fit_config.compute_dtype))
     return fitted.ema_model, record
+
+
+def _stage(checkpoint_dir, name: str, config: AutoencoderConfig, compute):
+    """``compute()`` returns ``(record, arrays)`` (a JSON-able dict and a dict of arrays). With a
+    checkpoint folder the result is stored in ``checkpoint_dir/name/evaluation.{json,npz}``
+    (atomically, the JSON last), and a later job with the same config loads it instead of
+    computing it again: a run split over several jobs evaluates each model once."""
+    if checkpoint_dir is None:
+        return compute()
+    folder = Path(checkpoint_dir) / name
+    record_path, arrays_path = folder / "evaluation.json", folder / "evaluation.npz"
+    fingerprint = json.loads(json.dumps(asdict(config)))
+    if record_path.exists() and arrays_path.exists():
+        stored = json.loads(record_path.read_text())
+        if stored.get("config") == fingerprint:
+            with np.load(arrays_path) as stored_arrays:
+                return stored["record"], {key: stored_arrays[key] for key in stored_arrays.files}
+    record, arrays = compute()
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(arrays_path.with_suffix(".npz.tmp"), "wb") as file:
+        np.savez(file, **arrays)
+    os.replace(arrays_path.with_suffix(".npz.tmp"), arrays_path)
+    record_path.with_suffix(".json.tmp").write_text(json.dumps(dict(config=fingerprint, record=record)))
+    os.replace(record_path.with_suffix(".json.tmp"), record_path)
+    return json.loads(json.dumps(record)), arrays  # the same JSON round trip as a loaded stage
 
 
 def _knn_accuracy(reference, reference_labels, queries, query_labels, neighbours: int) -> float:
@@ -299,37 +331,88 @@ def _information(z: np.ndarray, labels: np.ndarray, config: AutoencoderConfig, k
 # --------------------------------------------------------------------------- #
 
 
-def run_autoencoders(config: AutoencoderConfig, results_dir, *, checkpoint_dir=None, progress: bool = True,
-                     data_root=None, download: bool = False) -> Path:
-    """Run the experiment (see the module docstring); returns the path of the JSON artifact.
-    ``data_root`` and ``download`` are passed to the dataset loader (:mod:`kellynotes.data`)."""
-    start = time.perf_counter()
-    results_dir = Path(results_dir)
+@dataclass(frozen=True)
+class ExperimentData:
+    r"""The images of one run as flattened vectors in [-1, 1]: all training images, the
+    reference images (the first ``reference_images`` of them: kNN references and
+    $I(\mathbf Z; Y)$ pairs) and the held-out (test) images, with labels."""
+
+    image_shape: tuple[int, ...]
+    x_train: np.ndarray
+    x_reference: np.ndarray
+    y_reference: np.ndarray
+    x_eval: np.ndarray
+    y_eval: np.ndarray
+
+
+def load_data(config: AutoencoderConfig, data_root=None, download: bool = False) -> ExperimentData:
+    """The dataset of ``config`` (via :mod:`kellynotes.data`) cut as the experiment uses it."""
     options = experiments.data_options(config.dataset, data_root, download)
     train_set = data.load(config.dataset, "train", **options)
     test_set = data.load(config.dataset, "test", **options)
-    image_shape = tuple(int(n) for n in train_set.images.shape[1:])
     to_vectors = lambda images: (2.0 * images - 1.0).reshape(len(images), -1).astype(np.float32)  # noqa: E731
     x_train = to_vectors(train_set.images)
     references = len(x_train) if config.reference_images == 0 else min(config.reference_images, len(x_train))
-    x_reference, y_reference = x_train[:references], train_set.labels[:references]
-    x_eval = to_vectors(test_set.images[: config.evaluation_images])
-    y_eval = test_set.labels[: config.evaluation_images]
-    sde = VPSDE()
-    key_comparison, key_scan = jax.random.split(jax.random.key(config.seed))
-    keys = iter(jax.random.split(key_comparison, 7))  # 2 per model, 1 for decoding, 1 per latent
+    return ExperimentData(tuple(int(n) for n in train_set.images.shape[1:]), x_train, x_train[:references],
+                          train_set.labels[:references], to_vectors(test_set.images[: config.evaluation_images]),
+                          test_set.labels[: config.evaluation_images])
 
-    encoder = dae.EncoderConfig(image_shape, config.comparison_latent_dim, channels=config.encoder_channels,
-                                downsamples=config.perceptual_downsamples, hidden=config.encoder_hidden)
+
+@dataclass(frozen=True)
+class ModelConfigs:
+    """Architectures of the run: the encoder of the VAE and the DAE (``comparison``), the two
+    encoders of the split DAEs, and the diffusion decoder's U-Net."""
+
+    comparison: dae.EncoderConfig
+    perceptual: dae.EncoderConfig
+    semantic: dae.EncoderConfig
+    unet: UNetConfig
+
+
+def model_configs(config: AutoencoderConfig, image_shape: tuple[int, ...]) -> ModelConfigs:
+    comparison = dae.EncoderConfig(image_shape, config.comparison_latent_dim, channels=config.encoder_channels,
+                                   downsamples=config.perceptual_downsamples, hidden=config.encoder_hidden)
+    perceptual = replace(comparison, latent_dim=config.split_latent_dim)
+    semantic = replace(perceptual, downsamples=config.semantic_downsamples, global_pool=True)
     unet = UNetConfig(image_shape, channels=config.unet_channels, channel_multipliers=config.channel_multipliers,
                       attention_resolutions=config.attention_resolutions, blocks_per_level=config.blocks_per_level,
                       groups=min(8, config.unet_channels // 2))
-    losses = dict(
+    return ModelConfigs(comparison, perceptual, semantic, unet)
+
+
+@functools.cache
+def loss_functions(config: AutoencoderConfig, sde: VPSDE) -> MappingProxyType:
+    """``loss(model, batch, key)`` for ``"vae"``, ``"dae"`` and ``"split"`` (Eqs. 66, 67, 70, 74).
+    Cached: the same ``config`` and ``sde`` give the same function objects, so every split DAE
+    of a run (and of a benchmark) trains with one function, and models of the same shape and
+    loss function share a compiled training step (:func:`kellynotes.training.fit`)."""
+    return MappingProxyType(dict(
         vae=lambda m, batch, key: dae.vae_loss(m, batch["x"], key, gamma=config.gamma),
         dae=lambda m, batch, key: dae.dae_loss(m, sde, batch["x"], key, s_min=config.s_min, gamma=config.gamma),
         split=lambda m, batch, key: dae.split_dae_loss(m, sde, batch["x"], key, s_min=config.s_min,
                                                        gamma=config.gamma),
-    )
+    ))
+
+
+def run_autoencoders(config: AutoencoderConfig, results_dir, *, checkpoint_dir=None, progress: bool = True,
+                     data_root=None, download: bool = False) -> Path:
+    """Run the experiment (see the module docstring); returns the path of the JSON artifact.
+    ``data_root`` and ``download`` are passed to the dataset loader (:mod:`kellynotes.data`).
+
+    With ``checkpoint_dir`` the run can be killed and started again with the same arguments
+    any number of times: each model resumes from its checkpoint and each finished
+    evaluation (the VAE/DAE comparison, each τ point) is loaded, not recomputed. The artifact
+    is the same as that of an uninterrupted run except for timings."""
+    start = time.perf_counter()
+    results_dir = Path(results_dir)
+    images = load_data(config, data_root, download)
+    image_shape, x_train, x_eval, y_eval = images.image_shape, images.x_train, images.x_eval, images.y_eval
+    x_reference, y_reference = images.x_reference, images.y_reference
+    sde = VPSDE()
+    key_comparison, key_scan = jax.random.split(jax.random.key(config.seed))
+    keys = iter(jax.random.split(key_comparison, 7))  # 2 per model, 1 for decoding, 1 per latent
+    architectures = model_configs(config, image_shape)
+    losses = loss_functions(config, sde)
     fit_options = dict(checkpoint_dir=checkpoint_dir, progress=progress)
     training_records, timings = {}, {}
     total_models = 2 + len(config.tau_fractions)
@@ -337,62 +420,83 @@ def run_autoencoders(config: AutoencoderConfig, results_dir, *, checkpoint_dir=N
     # 1. VAE vs DAE with D_Z = 2 (Figs. 12, 13).
     clock = time.perf_counter()
     _say(progress, f"model 1/{total_models}: VAE, D_Z = {config.comparison_latent_dim}")
-    vae, training_records["vae"] = _fit("vae", losses["vae"], dae.VAE(encoder, config.vae_decoder, key=next(keys)),
-                                        x_train, config.vae_fit, key=next(keys), **fit_options)
+    vae, training_records["vae"] = _fit(
+        "vae", losses["vae"], dae.VAE(architectures.comparison, config.vae_decoder, key=next(keys)), x_train,
+        config.vae_fit, key=next(keys), **fit_options)
     _say(progress, f"model 2/{total_models}: DAE, D_Z = {config.comparison_latent_dim}")
-    autoencoder, training_records["dae"] = _fit("dae", losses["dae"],
-                                                dae.DiffusionAutoencoder(encoder, unet, key=next(keys)),
-                                                x_train, config.dae_fit, key=next(keys), **fit_options)
+    autoencoder, training_records["dae"] = _fit(
+        "dae", losses["dae"], dae.DiffusionAutoencoder(architectures.comparison, architectures.unet, key=next(keys)),
+        x_train, config.dae_fit, key=next(keys), **fit_options)
     timings["comparison_training_s"] = time.perf_counter() - clock
+    evaluation_keys = [next(keys) for _ in range(3)]
+
+    def compare():
+        _say(progress, "reconstructing (DAE: probability-flow ODE from noise given z)")
+        originals = x_eval[: config.reconstruction_images]
+        vae_images = np.asarray(dae.vae_reconstruct(vae, originals))
+        latents = dae.posterior_means(autoencoder.encoder, originals)
+        dae_images = np.asarray(dae.dae_reconstruct(autoencoder.decoder, sde, latents, evaluation_keys[0],
+                                                    s_min=config.s_min, solver=config.reconstruction_solver,
+                                                    num_steps=config.reconstruction_steps))
+        comparison = {}
+        arrays = dict(reconstruction_originals=experiments._to_uint8(originals).reshape(-1, *image_shape),
+                      reconstruction_vae=experiments._to_uint8(vae_images).reshape(-1, *image_shape),
+                      reconstruction_dae=experiments._to_uint8(dae_images).reshape(-1, *image_shape))
+        for (name, model, decoded), key in zip((("vae", vae, vae_images), ("dae", autoencoder, dae_images)),
+                                               evaluation_keys[1:]):
+            latents = _latents(model.encoder, x_reference, x_eval, key)
+            arrays[f"latents_{name}"] = latents.held_out_means.astype(np.float32)
+            comparison[name] = dict(reconstruction_mse=float(np.mean((decoded - originals) ** 2)),
+                                    **_knn_report(latents, y_reference, y_eval, config.knn_neighbors))
+        return comparison, arrays
+
     clock = time.perf_counter()
-    _say(progress, "reconstructing (DAE: probability-flow ODE from noise given z)")
-    originals = x_eval[: config.reconstruction_images]
-    vae_images = np.asarray(dae.vae_reconstruct(vae, originals))
-    latents = dae.posterior_means(autoencoder.encoder, originals)
-    dae_images = np.asarray(dae.dae_reconstruct(autoencoder.decoder, sde, latents, next(keys), s_min=config.s_min,
-                                                solver=config.reconstruction_solver,
-                                                num_steps=config.reconstruction_steps))
-    comparison = {}
-    arrays = dict(reconstruction_originals=experiments._to_uint8(originals).reshape(-1, *image_shape),
-                  reconstruction_vae=experiments._to_uint8(vae_images).reshape(-1, *image_shape),
-                  reconstruction_dae=experiments._to_uint8(dae_images).reshape(-1, *image_shape),
-                  reconstruction_labels=y_eval[: config.reconstruction_images].astype(np.int32),
+    comparison, arrays = _stage(checkpoint_dir, "comparison", config, compare)
+    arrays.update(reconstruction_labels=y_eval[: config.reconstruction_images].astype(np.int32),
                   labels=y_eval.astype(np.int32))
-    for name, model, images in (("vae", vae, vae_images), ("dae", autoencoder, dae_images)):
-        latents = _latents(model.encoder, x_reference, x_eval, next(keys))
-        arrays[f"latents_{name}"] = latents.held_out_means.astype(np.float32)
-        comparison[name] = dict(reconstruction_mse=float(np.mean((images - originals) ** 2)),
-                                **_knn_report(latents, y_reference, y_eval, config.knn_neighbors))
     timings["comparison_evaluation_s"] = time.perf_counter() - clock
 
     # 2 and 3. Split DAEs over tau (Figs. 15, 16).
     scan = dict(tau=[], time_s=[], **{f"{quantity}_{latent}": [] for quantity in ("information", "knn_accuracy",
                                                                                    "knn_accuracy_of_means", "kl")
                                         for latent in ("semantic", "perceptual")})
-    perceptual = replace(encoder, latent_dim=config.split_latent_dim)
-    semantic = replace(perceptual, downsamples=config.semantic_downsamples, global_pool=True)
     for index, fraction in enumerate(config.tau_fractions):
-        clock = time.perf_counter()
         tau = fraction * sde.T
         name = f"split-tau{fraction:g}"
         _say(progress, f"model {3 + index}/{total_models}: split DAE, tau = {tau:g}, D_Z = {config.split_latent_dim}")
         keys = iter(jax.random.split(jax.random.fold_in(key_scan, index), 6))  # 2 for the model, 2 per latent
         model, training_records[name] = _fit(
-            name, losses["split"], dae.SplitDiffusionAutoencoder(perceptual, semantic, unet, tau, sde, key=next(keys)),
+            name, losses["split"],
+            dae.SplitDiffusionAutoencoder(architectures.perceptual, architectures.semantic, architectures.unet, tau,
+                                          sde, key=next(keys)),
             x_train, config.dae_fit, key=next(keys), **fit_options)
-        _say(progress, f"tau = {tau:g}: I(Z_sem; Y), I(Z_per; Y) and kNN accuracies")
+        latent_keys = [(next(keys), next(keys)) for _ in range(2)]
+
+        def evaluate(model=model, latent_keys=latent_keys, fraction=fraction, tau=tau):
+            _say(progress, f"tau = {tau:g}: I(Z_sem; Y), I(Z_per; Y) and kNN accuracies")
+            clock = time.perf_counter()
+            record, arrays = {}, {}
+            for (latent, encoder), (key_latents, key_information) in zip(
+                    (("semantic", model.semantic_encoder), ("perceptual", model.perceptual_encoder)), latent_keys):
+                latents = _latents(encoder, x_reference, x_eval, key_latents)
+                record.update({f"{quantity}_{latent}": value for quantity, value in
+                               _knn_report(latents, y_reference, y_eval, config.knn_neighbors).items()})
+                record[f"information_{latent}"] = _information(latents.reference_samples, y_reference, config,
+                                                               key_information)
+                if fraction == config.tsne_tau_fraction:
+                    arrays[f"tsne_{latent}"] = _tsne(latents.held_out_samples, config.tsne_perplexity, config.seed)
+            record["evaluation_s"] = time.perf_counter() - clock
+            return record, arrays
+
+        point, point_arrays = _stage(checkpoint_dir, name, config, evaluate)
+        arrays.update(point_arrays)
         scan["tau"].append(tau)
-        for latent, split_encoder in (("semantic", model.semantic_encoder), ("perceptual", model.perceptual_encoder)):
-            latents = _latents(split_encoder, x_reference, x_eval, next(keys))
-            for quantity, value in _knn_report(latents, y_reference, y_eval, config.knn_neighbors).items():
-                scan[f"{quantity}_{latent}"].append(value)
-            scan[f"information_{latent}"].append(_information(latents.reference_samples, y_reference, config,
-                                                              next(keys)))
-            if fraction == config.tsne_tau_fraction:
-                arrays[f"tsne_{latent}"] = _tsne(latents.held_out_samples, config.tsne_perplexity, config.seed)
-        scan["time_s"].append(time.perf_counter() - clock)
+        scan["time_s"].append(training_records[name]["training_wall_time_s"] + point["evaluation_s"])
+        for quantity in scan:
+            if quantity in point:
+                scan[quantity].append(point[quantity])
         _say(progress, "  I(Z_sem; Y) = {:.3f} ± {:.3f}, I(Z_per; Y) = {:.3f} ± {:.3f} nats; kNN {:.2f} / {:.2f}; "
-                       "KL {:.2f} / {:.2f} nats ({:.0f} s)".format(
+                       "KL {:.2f} / {:.2f} nats (training + evaluation {:.0f} s)".format(
                            scan["information_semantic"][-1]["value"], scan["information_semantic"][-1]["stderr"],
                            scan["information_perceptual"][-1]["value"], scan["information_perceptual"][-1]["stderr"],
                            scan["knn_accuracy_semantic"][-1], scan["knn_accuracy_perceptual"][-1],
@@ -414,7 +518,7 @@ def run_autoencoders(config: AutoencoderConfig, results_dir, *, checkpoint_dir=N
             split=dict(tau=config.tsne_tau_fraction * sde.T, latent_dim=config.split_latent_dim),
             tau_scan=scan,
             label_entropy=float(-np.sum(frequencies * np.log(frequencies))),
-            image_shape=list(image_shape), evaluation_images=int(len(x_eval)), reference_images=int(references),
+            image_shape=list(image_shape), evaluation_images=int(len(x_eval)), reference_images=int(len(x_reference)),
             units="nats",
             information_estimator="MINDE (Eq. 14) of a label-conditional entropy-matching MLP on (z ~ q(z|x), y) "
                                   "pairs of the reference images (kellynotes.estimate_mutual_information)",

@@ -61,6 +61,7 @@ __all__ = [
     "posterior_means",
     "reparameterize",
     "split_dae_loss",
+    "trainable",
     "vae_loss",
     "vae_reconstruct",
 ]
@@ -320,18 +321,22 @@ class SplitLatentDecoder(eqx.Module):
     $\mathbf y = [\mathbf z_{\rm per}, \mathbf z_{\rm sem}]$ (size $2D_Z$) and the wrapped
     :class:`LatentConditionedUNet` sees $\mathbf z_{\rm per}$ where $s < \tau$ and $\mathbf z_{\rm sem}$
     where $s \geq \tau$. The switch reads the log-SNR the network is called with
-    ($\lambda$ decreases with $s$, so $s < \tau \iff \lambda > \lambda(\tau)$)."""
+    ($\lambda$ decreases with $s$, so $s < \tau \iff \lambda > \lambda(\tau)$).
+
+    $\tau$ and $\lambda(\tau)$ are stored as (float32, scalar) arrays, not as static fields, so split
+    models that differ only in $\tau$ share one compiled training step; they are fixed, not
+    trained: train with ``trainable=dae.trainable(model)``."""
 
     network: LatentConditionedUNet
-    tau: float = eqx.field(static=True)
-    log_snr_tau: float = eqx.field(static=True)
+    tau: Float[Array, ""]
+    log_snr_tau: Float[Array, ""]
 
     def __init__(self, network: LatentConditionedUNet, tau: float, sde: VPSDE):
         if not 0.0 < tau < sde.T:
             raise ValueError(f"tau must lie in (0, T={sde.T}), got {tau}")
         self.network = network
-        self.tau = float(tau)
-        self.log_snr_tau = float(sde.log_snr(jnp.float32(tau)))
+        self.tau = jnp.asarray(tau, jnp.float32)
+        self.log_snr_tau = sde.log_snr(jnp.float32(tau))
 
     @property
     def latent_dim(self) -> int:
@@ -380,6 +385,22 @@ class SplitDiffusionAutoencoder(eqx.Module):
         self.semantic_encoder = GaussianEncoder(semantic, key=key_sem)
         network = LatentConditionedUNet(decoder, perceptual.latent_dim, key=key_decoder)
         self.decoder = SplitLatentDecoder(network, tau, sde)
+
+
+def trainable(model: eqx.Module):
+    """The Equinox filter spec of the weights to train in ``model`` (for
+    :func:`kellynotes.training.fit`): every floating array except the split times
+    (``tau``, ``log_snr_tau``) of any :class:`SplitLatentDecoder` inside it."""
+    spec = jax.tree.map(eqx.is_inexact_array, model)
+    is_split = lambda node: isinstance(node, SplitLatentDecoder)  # noqa: E731
+
+    def split_times(tree):
+        return [leaf for node in jax.tree.leaves(tree, is_leaf=is_split) if is_split(node)
+                for leaf in (node.tau, node.log_snr_tau)]
+
+    if not split_times(spec):
+        return spec
+    return eqx.tree_at(split_times, spec, replace=[False] * len(split_times(spec)))
 
 
 def _check_same_image(encoder: EncoderConfig, decoder: UNetConfig) -> None:

@@ -53,7 +53,8 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from . import _validation as check
-from .entropy import RateCurve, _as_device_arrays
+from . import montecarlo
+from .montecarlo import RateCurve
 from .sde import VPSDE
 
 __all__ = [
@@ -148,73 +149,35 @@ def hutchinson_divergence(
 
 
 class _ProductionIntegrand(eqx.Module):
-    """Per-sample value whose mean is the rate (nats per unit s), for one ``kind``.
-
-    A pytree, so a field that is an Equinox module is traced rather than baked into the
-    compiled code as constants (see ``entropy._traced`` for the jax 0.10.2 CPU issue).
-    """
+    r"""Per-sample $g$ whose mean times $\beta/2$ is the rate (nats per unit $s$), for one ``kind``
+    (see :mod:`kellynotes.montecarlo`). A pytree, so a field that is an Equinox module is
+    traced rather than baked into the compiled code as constants."""
 
     field: Callable
     sde: VPSDE = eqx.field(static=True)
     kind: str = eqx.field(static=True)
     num_probes: int | None = eqx.field(static=True)
 
+    @property
+    def uses_key(self) -> bool:
+        """Hutchinson's probes need a key per batch."""
+        return self.kind != "score_norm" and self.num_probes is not None
+
     def divergence(self, x_s, s, y, key):
         if self.num_probes is None:
             return exact_divergence(self.field, x_s, s, y)
         return hutchinson_divergence(self.field, x_s, s, y=y, key=key, num_probes=self.num_probes)
 
-    def __call__(self, x_s, s, y, key):
-        half_beta = 0.5 * self.sde.beta(s)
+    def __call__(self, x_s, s, y, key=None):
         dim = x_s.shape[1]
-        if self.kind == "score_norm":  # (β/2)(‖∇log p‖² − D), ∇log p = e − x
+        if self.kind == "score_norm":  # ‖∇log p‖² − D, ∇log p = e − x
             score = self.field(x_s, s, y) - x_s
-            return half_beta * (jnp.sum(score**2, axis=-1) - dim)
+            return jnp.sum(score**2, axis=-1) - dim
         divergence = self.divergence(x_s, s, y, key)
-        if self.kind == "divergence":  # −(β/2) ∇·e
-            return -half_beta * divergence
+        if self.kind == "divergence":  # −∇·e
+            return -divergence
         snr = jnp.exp(self.sde.log_snr(s))  # α/(1−α), exact for small s where 1−α is tiny
-        return half_beta * (dim * snr + divergence)  # "bandwidth"
-
-
-@eqx.filter_jit
-def _rate_batch(integrand, sde, x, y, key, s_value, batch_size):
-    key_index, key_noise, key_probe = jax.random.split(key, 3)
-    index = jax.random.randint(key_index, (batch_size,), 0, x.shape[0])
-    s = jnp.full((batch_size,), s_value, x.dtype)
-    x_s, _ = sde.perturb(key_noise, x[index], s)
-    return integrand(x_s, s, None if y is None else y[index], key_probe)
-
-
-def _traced(integrand, x, y, batch_size):
-    """``integrand`` with the arrays it closes over hoisted into traced inputs (as ``entropy._traced``)."""
-    if isinstance(integrand.field, eqx.Module):
-        return integrand
-    index = jnp.zeros(batch_size, jnp.int32)
-    example = (x[index], jnp.zeros(batch_size, x.dtype), None if y is None else y[index], jax.random.key(0))
-    return eqx.filter_closure_convert(integrand, *example)
-
-
-def _rate_curve(integrand, sde, x, y, s_grid, *, key, samples_per_point) -> RateCurve:
-    s_grid = check.as_float_array(s_grid, "s_grid", ndim=1)
-    if np.any(s_grid <= 0) or np.any(s_grid > sde.T):
-        raise ValueError(f"s_grid must lie in (0, T={sde.T}], got values in [{s_grid.min()}, {s_grid.max()}]")
-    samples_per_point = check.positive_int(samples_per_point, "samples_per_point")
-    if samples_per_point < 2:
-        raise ValueError(f"samples_per_point must be >= 2 (a standard error needs two), got {samples_per_point}")
-    x, y = _as_device_arrays(x, y)
-    if x.ndim != 2:
-        raise ValueError(f"x must have shape (N, D), got shape {x.shape}")
-    if y is not None and y.shape[0] != x.shape[0]:
-        raise ValueError(f"y must have one row per row of x ({x.shape[0]}), got shape {y.shape}")
-    compiled = _traced(integrand, x, y, samples_per_point)
-    rates, errors = [], []
-    for point_key, s_value in zip(jax.random.split(key, s_grid.size), s_grid):
-        values = np.asarray(_rate_batch(compiled, sde, x, y, point_key, jnp.float32(s_value), samples_per_point),
-                            dtype=np.float64)
-        rates.append(values.mean())
-        errors.append(values.std(ddof=1) / np.sqrt(values.size))
-    return RateCurve(s_grid, np.array(rates), np.array(errors))
+        return dim * snr + divergence  # "bandwidth"
 
 
 def _check_probes(num_probes):
@@ -249,7 +212,7 @@ def entropy_production_rate(
     if form == "score_norm" and num_probes is not None:
         raise ValueError("num_probes applies only to form='divergence' (the score-norm form needs no trace)")
     integrand = _ProductionIntegrand(field, sde, form, _check_probes(num_probes))
-    return _rate_curve(integrand, sde, x, y, s_grid, key=key, samples_per_point=samples_per_point)
+    return montecarlo.rate_curve(integrand, sde, x, y, s_grid, key=key, samples_per_point=samples_per_point)
 
 
 def generative_bandwidth(
@@ -273,4 +236,4 @@ def generative_bandwidth(
     Hutchinson's estimate.
     """
     integrand = _ProductionIntegrand(field, sde, "bandwidth", _check_probes(num_probes))
-    return _rate_curve(integrand, sde, x, y, s_grid, key=key, samples_per_point=samples_per_point)
+    return montecarlo.rate_curve(integrand, sde, x, y, s_grid, key=key, samples_per_point=samples_per_point)

@@ -35,6 +35,9 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from . import _validation as check
+from . import montecarlo
+from .montecarlo import Estimate, RateCurve
 from .nets import EntropyMLP
 from .sde import VPSDE
 from .training import warmup_cosine_adamw
@@ -42,6 +45,7 @@ from .training import warmup_cosine_adamw
 __all__ = [
     "EntropyModel",
     "Estimate",
+    "FieldIntegrand",
     "RateCurve",
     "TrainConfig",
     "TrainingResult",
@@ -83,9 +87,8 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "warmup_steps", "width", "depth", "steps_per_call"):
-            if int(getattr(self, name)) < (0 if name == "warmup_steps" else 1):
-                raise ValueError(f"TrainConfig.{name} must be positive, got {getattr(self, name)}")
+        check.count_fields(self, ("steps", "batch_size", "width", "depth", "steps_per_call"))
+        check.count_fields(self, ("warmup_steps",), minimum=0)
         if not 0.0 <= self.label_dropout < 1.0:
             raise ValueError(f"TrainConfig.label_dropout must be in [0, 1), got {self.label_dropout}")
         if not 0.0 < self.s_min < 1.0:
@@ -96,28 +99,6 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.weighting must be 'likelihood' or 'unit', got {self.weighting!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate must be positive, got {self.learning_rate}")
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A Monte Carlo estimate in nats with its standard error."""
-
-    value: float
-    stderr: float
-    num_samples: int
-
-    def __format__(self, spec: str) -> str:
-        spec = spec or ".3f"
-        return f"{self.value:{spec}} ± {self.stderr:{spec}}"
-
-
-@dataclass(frozen=True)
-class RateCurve:
-    """A rate $dS/ds$ (nats per unit $s$) on a grid of forward times, with standard errors."""
-
-    s: np.ndarray
-    rate: np.ndarray
-    stderr: np.ndarray
 
 
 class EntropyModel(eqx.Module):
@@ -234,7 +215,7 @@ def train(
     clipping; ``config.steps_per_call`` steps run inside one compiled ``lax.scan``.
     Raises ``FloatingPointError`` if the loss becomes NaN or infinite.
     """
-    x, y = _as_device_arrays(x, y)
+    x, y = montecarlo.as_device_arrays(x, y)
     key_net, key_train = jax.random.split(key)
     network = EntropyMLP(x.shape[1], key=key_net, width=config.width, depth=config.depth,
                          num_fourier=config.num_fourier, condition=_condition_spec(y))
@@ -293,42 +274,18 @@ def train(
 # --------------------------------------------------------------------------- #
 
 
-def _as_device_arrays(x, y):
-    x = jnp.asarray(x, jnp.float32)
-    if y is not None:
-        y = jnp.asarray(y)
-        y = y if jnp.issubdtype(y.dtype, jnp.integer) else y.astype(jnp.float32)
-    return x, y
-
-
-def _check_integration_args(sde: VPSDE, s_min: float, num_samples: int, batch_size: int):
-    if not 0.0 < s_min < sde.T:
-        raise ValueError(f"s_min must lie in (0, T={sde.T}), got {s_min}")
-    if num_samples < 2 or batch_size < 1:
-        raise ValueError(f"num_samples must be >= 2 and batch_size >= 1, got {num_samples}, {batch_size}")
-
-
-def _traced(integrand, x, y, batch_size: int):
-    """``integrand`` with every array it closes over turned into a traced input.
-
-    Model weights captured as compile-time constants hit an XLA CPU miscompilation
-    in jax 0.10.2 (NaN/inf from a zero-output network at batch 8192); passing them
-    as arguments avoids it.
-    """
-    index = jnp.zeros(batch_size, jnp.int32)
-    example = (x[index], jnp.zeros(batch_size, jnp.float32), None if y is None else y[index])
-    return eqx.filter_closure_convert(integrand, *example)
-
-
-class _Integrand(eqx.Module):
-    """g(x_s, s, y) for one estimator; a pytree, so a field that is an Equinox module
-    (e.g. ``EntropyModel.entropy_field``) is traced, and one compiled function serves
+class FieldIntegrand(eqx.Module):
+    r"""$g(\tilde{\mathbf x}_s, s, \mathbf y)$ of the estimators of this module, for
+    :mod:`kellynotes.montecarlo`: ``kind="norm"`` $\|\mathbf e(\cdot;\mathbf y)\|^2$ (neural entropy),
+    ``"difference"`` $\|\mathbf e(\cdot;\mathbf y) - \mathbf e(\cdot)\|^2$ (MINDE), ``"difference_of_squares"``
+    $\|\mathbf e(\cdot;\mathbf y)\|^2 - \|\mathbf e(\cdot)\|^2$ (Eq. 52). A pytree, so a field that is an Equinox
+    module (e.g. ``EntropyModel.entropy_field``) is traced, and one compiled function serves
     every call on models of the same shape."""
 
     field: Callable
     kind: str = eqx.field(static=True)
 
-    def __call__(self, x_s, s, y):
+    def __call__(self, x_s, s, y, key=None):
         if self.kind == "norm":
             return jnp.sum(self.field(x_s, s, y) ** 2, axis=-1)
         conditional, unconditional = self.field(x_s, s, y), self.field(x_s, s, None)
@@ -337,62 +294,14 @@ class _Integrand(eqx.Module):
         return jnp.sum(conditional**2 - unconditional**2, axis=-1)  # "difference_of_squares"
 
 
-def _prepare(field, kind, x, y, batch_size):
-    integrand = _Integrand(field, kind)
-    if isinstance(field, eqx.Module):
-        return integrand
-    return _traced(integrand, x, y, batch_size)  # plain functions: hoist their captured arrays
-
-
-@eqx.filter_jit
-def _integral_batch(integrand, sde, x, y, key, s_min, batch_size):
-    key_i, key_s, key_z = jax.random.split(key, 3)
-    index = jax.random.randint(key_i, (batch_size,), 0, x.shape[0])
-    s, weight = sde.sample_time_uniform_log_snr(key_s, (batch_size,), s_min)
-    x_s, _ = sde.perturb(key_z, x[index], s)
-    return weight * 0.5 * sde.beta(s) * integrand(x_s, s, None if y is None else y[index])
-
-
 def _integral(field, kind, sde, x, y, *, key, s_min, num_samples, batch_size) -> Estimate:
-    r"""$\int_{s_{\min}}^T ds\,\frac{\beta}{2}\,\mathbb E[g(\tilde{\mathbf x}_s, s, \mathbf y)]$ by Monte Carlo, with
-    ``integrand(x_s, s, y) -> g`` per example; data are drawn from ``x`` (and ``y``) with replacement."""
-    _check_integration_args(sde, s_min, num_samples, batch_size)
-    x, y = _as_device_arrays(x, y)
-    batch_size = min(batch_size, num_samples)
-    integrand = _prepare(field, kind, x, y, batch_size)
-    values = [
-        np.asarray(_integral_batch(integrand, sde, x, y, batch_key, s_min, batch_size), dtype=np.float64)
-        for batch_key in jax.random.split(key, -(-num_samples // batch_size))
-    ]
-    values = np.concatenate(values)[:num_samples]
-    return Estimate(float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size)), values.size)
-
-
-@eqx.filter_jit
-def _rate_batch(integrand, sde, x, y, key, s_value, batch_size):
-    key_i, key_z = jax.random.split(key)
-    index = jax.random.randint(key_i, (batch_size,), 0, x.shape[0])
-    s = jnp.full((batch_size,), s_value, jnp.float32)
-    x_s, _ = sde.perturb(key_z, x[index], s)
-    return 0.5 * sde.beta(s) * integrand(x_s, s, None if y is None else y[index])
+    return montecarlo.time_integral(FieldIntegrand(field, kind), sde, x, y, key=key, s_min=s_min,
+                                    num_samples=num_samples, batch_size=batch_size)
 
 
 def _rate(field, kind, sde, x, y, s_grid, *, key, samples_per_point) -> RateCurve:
-    r"""$\frac{\beta(s)}{2}\,\mathbb E[g]$ at each $s$ of ``s_grid`` (nats per unit $s$)."""
-    s_grid = np.asarray(s_grid, dtype=np.float64)
-    if s_grid.ndim != 1 or np.any(s_grid <= 0) or np.any(s_grid > sde.T):
-        raise ValueError(f"s_grid must be a 1-D array of times in (0, T={sde.T}]")
-    if samples_per_point < 2:
-        raise ValueError(f"samples_per_point must be >= 2, got {samples_per_point}")
-    x, y = _as_device_arrays(x, y)
-    integrand = _prepare(field, kind, x, y, samples_per_point)
-    rates, errors = [], []
-    for point_key, s_value in zip(jax.random.split(key, s_grid.size), s_grid):
-        v = np.asarray(_rate_batch(integrand, sde, x, y, point_key, jnp.float32(s_value), samples_per_point),
-                       dtype=np.float64)
-        rates.append(v.mean())
-        errors.append(v.std(ddof=1) / np.sqrt(v.size))
-    return RateCurve(s_grid, np.array(rates), np.array(errors))
+    return montecarlo.rate_curve(FieldIntegrand(field, kind), sde, x, y, s_grid, key=key,
+                                 samples_per_point=samples_per_point)
 
 
 def neural_entropy(field: EntropyField, sde: VPSDE, x, *, key: PRNGKeyArray, y=None, s_min: float = 1e-3,

@@ -136,13 +136,16 @@ PEAK_FLOPS = {
 
 def device_report(fitted: training.FitResult, compute_dtype: str) -> dict:
     """Throughput, achieved FLOP rate (and its fraction of the device's peak where the
-    device is in :data:`PEAK_FLOPS`) and peak device memory of a training run."""
+    device is in :data:`PEAK_FLOPS`) and peak device memory of a training run. Throughput
+    and FLOP rate are those of the last job that trained; ``jobs`` lists every job of a run
+    split over several (resumed) jobs and ``training_wall_time_s`` is their sum."""
     device = jax.devices()[0]
     peak = next((rates[compute_dtype] for kind, rates in PEAK_FLOPS.items() if kind in device.device_kind), None)
     stats = device.memory_stats() or {}
     achieved = fitted.flops_per_s
     return dict(examples_per_s=fitted.examples_per_s, steady_examples_per_s=fitted.steady_examples_per_s,
-                first_call_s=fitted.first_call_s, flops_per_step=fitted.flops_per_step, achieved_flops_per_s=achieved,
+                training_wall_time_s=fitted.total_wall_time_s, jobs=list(fitted.jobs), first_call_s=fitted.first_call_s,
+                flops_per_step=fitted.flops_per_step, achieved_flops_per_s=achieved,
                 peak_flops_per_s=peak, peak_flop_fraction=None if (achieved is None or peak is None) else achieved / peak,
                 peak_memory_bytes=stats.get("peak_bytes_in_use"), compute_dtype=compute_dtype)
 
@@ -190,7 +193,7 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
     model = entropy.EntropyModel(fitted.ema_model, sde, config.s_min)
     field_fn = model.entropy_field
 
-    timings = dict(training_s=fitted.wall_time_s)
+    timings = dict(training_s=fitted.total_wall_time_s)  # every job of a run split over several
     clock = time.perf_counter()
     keys = jax.random.split(key_estimate, 6)
     totals = dict(num_samples=config.num_samples, s_min=config.s_min, batch_size=config.estimate_batch_size)

@@ -23,9 +23,9 @@ import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.extend.core import ClosedJaxpr, jaxpr_as_fun
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from . import tracing
 from .sde import VPSDE
 
 __all__ = ["FlowResult", "probability_flow", "reverse_sde_paths"]
@@ -123,40 +123,17 @@ class FlowResult:
     path: Float[Array, "K N D"] | None = None
 
 
-class _TracedField:
-    """A field traced once at the batch shape, its closed-over arrays lifted out as inputs.
-
-    Calling it takes those arrays (``consts``) as the first argument, so model weights reach
-    compiled code as runtime arguments, never as compile-time constants (which hit an XLA CPU
-    miscompilation in jax 0.10.2, see :func:`kellynotes.entropy._traced`). It hashes and
-    compares by the printed jaxpr, so equal computations on new weights (another model of the
-    same architecture, another Gaussian of the same size, a freshly built guided closure) reuse
-    the compiled solver.
-    """
-
-    def __init__(self, closed: ClosedJaxpr):
-        self._jaxpr = closed.jaxpr
-        self._key = str(closed.jaxpr)
-
-    def __hash__(self):
-        return hash(self._key)
-
-    def __eq__(self, other):
-        return isinstance(other, _TracedField) and self._key == other._key
-
-    def __call__(self, consts, x, s, y):
-        inputs = (x, s) if y is None else (x, s, y)
-        return jaxpr_as_fun(ClosedJaxpr(self._jaxpr, list(consts)))(*inputs)[0]
-
-
 def _trace_field(field, x, y):
-    """Trace ``field`` at the shapes of ``x`` and ``y``: returns ``(_TracedField, consts)``."""
-    s = jnp.zeros(x.shape[:1], x.dtype)
-    closed, out = jax.make_jaxpr(lambda x, s, y: field(x, s, y), return_shape=True)(x, s, y)
+    """Trace ``field`` at the shapes of ``x`` and ``y`` (:func:`kellynotes.tracing.trace`): returns
+    ``(traced, consts)``. The field's arrays reach the compiled solver as runtime arguments, and
+    equal computations on new arrays (another model of the same architecture, another Gaussian of
+    the same size, a freshly built guided closure) reuse the compiled solver."""
+    traced, consts = tracing.trace(field, x, jnp.zeros(x.shape[:1], x.dtype), y)
+    out = traced.output
     if not (hasattr(out, "shape") and tuple(out.shape) == tuple(x.shape)):
         got = getattr(out, "shape", type(out).__name__)
         raise ValueError(f"field(x, s, y) must return an array of the shape of x {tuple(x.shape)}, got {got}")
-    return _TracedField(closed), tuple(jnp.asarray(c) for c in closed.consts)
+    return traced, consts
 
 
 def _max_rms_norm(error):

@@ -45,7 +45,9 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from . import _validation as check
 from . import mixture as mixture_module
-from .entropy import RateCurve, _as_device_arrays, _check_integration_args, _prepare
+from . import montecarlo
+from .entropy import FieldIntegrand
+from .montecarlo import RateCurve
 from .mixture import GaussianMixture
 from .sde import VPSDE
 
@@ -126,13 +128,6 @@ def _check_mixture(mixture) -> GaussianMixture:
     return mixture
 
 
-def _check_grid(sde: VPSDE, s_grid) -> np.ndarray:
-    s_grid = check.as_float_array(s_grid, "s_grid", ndim=1)
-    if np.any(s_grid <= 0) or np.any(s_grid > sde.T):
-        raise ValueError(f"s_grid must lie in (0, T={sde.T}], got values in [{s_grid.min()}, {s_grid.max()}]")
-    return s_grid
-
-
 def _stratified_draws(mixture: GaussianMixture, key: PRNGKeyArray, per_class: int):
     """``per_class`` clean points from every component (labels 0..K-1 in blocks) and their forward noise."""
     key_clean, key_noise = jax.random.split(key)
@@ -180,7 +175,7 @@ def semantic_profile(
     posterior entropy of each draw (lower variance than the surprisal of the true label).
     """
     mixture = _check_mixture(mixture)
-    s_grid = _check_grid(sde, s_grid)
+    s_grid = montecarlo.check_s_grid(sde, s_grid)
     samples_per_class = check.positive_int(samples_per_class, "samples_per_class")
     if samples_per_class < 2:
         raise ValueError(f"samples_per_class must be >= 2 (a standard error needs two), got {samples_per_class}")
@@ -294,15 +289,6 @@ def peak_times(curves: RateCurve | Sequence[RateCurve]) -> float | np.ndarray:
 # --------------------------------------------------------------------------- #
 
 
-@eqx.filter_jit
-def _minde_batch(integrand, sde, x, y, key, s_low, batch_size):
-    key_index, key_time, key_noise = jax.random.split(key, 3)
-    index = jax.random.randint(key_index, (batch_size,), 0, x.shape[0])
-    s, weight = sde.sample_time_uniform_log_snr(key_time, (batch_size,), s_low)
-    x_s, _ = sde.perturb(key_noise, x[index], s)
-    return s, weight * 0.5 * sde.beta(s) * integrand(x_s, s, y[index])
-
-
 def accumulated_minde(
     field: Callable[..., Float[Array, "N D"]],
     sde: VPSDE,
@@ -328,7 +314,7 @@ def accumulated_minde(
     of $w\,\frac\beta2\|\cdot\|^2\,\mathbf 1[u\ge s]$, so the curve is non-increasing in $s$ and $\hat I(T) = 0$;
     at $s = \min s$ it is exactly :func:`kellynotes.entropy.mutual_information_minde` with that cut.
     """
-    s_grid = _check_grid(sde, s_grid)
+    s_grid = montecarlo.check_s_grid(sde, s_grid)
     if np.any(np.diff(s_grid) <= 0):
         raise ValueError("s_grid must be strictly increasing")
     num_samples = check.positive_int(num_samples, "num_samples")
@@ -338,18 +324,8 @@ def accumulated_minde(
     s_low = float(s_grid[0])
     if s_low >= sde.T:
         return InformationCurve(s_grid, np.zeros(1), np.zeros(1))
-    _check_integration_args(sde, s_low, num_samples, batch_size)
-    x, y = _as_device_arrays(x, y)
-    if x.ndim != 2 or y.shape[0] != x.shape[0]:
-        raise ValueError(f"x must have shape (N, D) and y one row per row of x, got {x.shape} and {y.shape}")
-    batch_size = min(batch_size, num_samples)
-    integrand = _prepare(field, "difference", x, y, batch_size)
-    times, values = [], []
-    for batch_key in jax.random.split(key, -(-num_samples // batch_size)):
-        s, value = _minde_batch(integrand, sde, x, y, batch_key, s_low, batch_size)
-        times.append(np.asarray(s, np.float64))
-        values.append(np.asarray(value, np.float64))
-    times, values = np.concatenate(times)[:num_samples], np.concatenate(values)[:num_samples]
+    times, values = montecarlo.weighted_time_samples(FieldIntegrand(field, "difference"), sde, x, y, key=key,
+                                                     s_min=s_low, num_samples=num_samples, batch_size=batch_size)
     above = times[None, :] >= s_grid[:, None]  # (G, n)
     contributions = np.where(above, values[None, :], 0.0)
     mean = contributions.mean(axis=1)

@@ -11,20 +11,25 @@ updates (on CPU, one compiled step at a time: see :func:`_loops_are_slow`).
   ``checkpoint_dir`` the full state (weights, optimiser, EMA, step) is written every
   ``checkpoint_every`` steps, atomically (a temporary file renamed over the old one), and
   a later call with the same directory resumes from it: a run killed and resumed ends
-  with exactly the parameters of an uninterrupted run.
+  with exactly the parameters of an uninterrupted run. The checkpoint also keeps a record
+  of every call that trained (steps, wall time, throughput, FLOPs, device), so a run split
+  over several jobs reports all of them (:attr:`FitResult.jobs`).
+* **One compilation per architecture.** The compiled step takes weights, fixed arrays,
+  data and key as arguments: a second model of the same shape and loss function reuses it.
 * **NaN guard.** A non-finite loss stops the run with ``FloatingPointError``; the last
   checkpoint (written before the bad step) is left untouched.
 * **Data parallel.** Each batch is sharded along its first axis over all local devices
   (``jax.sharding``); weights are replicated, and XLA inserts the gradient all-reduce.
 * **Mixed precision.** ``compute_dtype="bfloat16"`` casts weights and floating inputs for
   the forward and backward pass; the master weights and optimiser stay in float32.
+  Arrays held fixed (see ``trainable``) are not cast.
 """
 
 import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import equinox as eqx
@@ -34,6 +39,8 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import PRNGKeyArray
+
+from . import _validation as check
 
 __all__ = ["FitConfig", "FitResult", "fit", "load_checkpoint", "warmup_cosine_adamw"]
 
@@ -57,9 +64,8 @@ class FitConfig:
     progress: bool = True
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "steps_per_call", "checkpoint_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"FitConfig.{name} must be positive, got {getattr(self, name)}")
+        check.count_fields(self, ("steps", "batch_size", "steps_per_call", "checkpoint_every"))
+        check.count_fields(self, ("warmup_steps",), minimum=0)
         if self.checkpoint_every % self.steps_per_call:
             raise ValueError(
                 f"FitConfig.checkpoint_every ({self.checkpoint_every}) must be a multiple of "
@@ -77,13 +83,15 @@ class FitResult:
     ema_model: eqx.Module  # exponential moving average of the weights
     loss_steps: np.ndarray  # step at the end of each compiled call
     loss: np.ndarray  # mean loss over that call
-    wall_time_s: float  # this call only (not earlier, resumed-from runs)
-    examples_per_s: float  # over the whole call, compilation included
+    wall_time_s: float  # this call only (not earlier, resumed-from runs: see `jobs`)
+    examples_per_s: float  # over the last call that trained (this one, if it trained), compilation included
     resumed_from: int  # 0 for a fresh run
     flops_per_step: float | None = None  # XLA's count for one forward+backward step (None if unavailable)
     batch_size: int = 1
+    # Of the last call that trained (this one, if it trained):
     first_call_s: float = float("nan")  # wall time of the first compiled call: compilation + its steps
     steady_examples_per_s: float = float("nan")  # after the first call (nan if there was only one)
+    jobs: tuple[dict, ...] = ()  # one record per call that trained steps, earlier (resumed-from) calls first
 
     @property
     def flops_per_s(self) -> float | None:
@@ -91,6 +99,11 @@ class FitResult:
         if self.flops_per_step is None or not np.isfinite(self.steady_examples_per_s):
             return None
         return self.flops_per_step * self.steady_examples_per_s / self.batch_size
+
+    @property
+    def total_wall_time_s(self) -> float:
+        """Wall time of every call that trained this model, this one included."""
+        return float(sum(job["wall_time_s"] for job in self.jobs))
 
 
 class _State(eqx.Module):
@@ -129,15 +142,66 @@ def load_checkpoint(checkpoint_dir, like):
     return eqx.tree_deserialise_leaves(Path(checkpoint_dir) / CHECKPOINT, like)
 
 
-def _save(checkpoint_dir: Path, state: _State, history: dict, config: FitConfig) -> None:
+def _save(checkpoint_dir: Path, state: _State, history: dict, config: FitConfig, jobs: list[dict]) -> None:
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     temporary = checkpoint_dir / (CHECKPOINT + ".tmp")
     eqx.tree_serialise_leaves(temporary, state)
     os.replace(temporary, checkpoint_dir / CHECKPOINT)  # atomic on POSIX
-    metadata = dict(step=int(state.step), config=asdict(config), **history)
+    metadata = dict(step=int(state.step), config=asdict(config), jobs=jobs, **history)
     temporary = checkpoint_dir / (METADATA + ".tmp")
     temporary.write_text(json.dumps(metadata))
     os.replace(temporary, checkpoint_dir / METADATA)
+
+
+# The compiled programs live at module level and take everything that differs between runs
+# of the same architecture (weights, frozen arrays, data, PRNG key) as arguments, so a second
+# `fit` of a model of the same shape and loss (another seed, another split time tau) reuses
+# the first one's compilation instead of compiling again. Equinox's filter_jit hashes the rest
+# (loss function, config, static fields of the model, sharding) as the cache key.
+
+
+def _step_loss(params, rest, data, key, step, *, loss_fn, config: FitConfig, num_examples: int, batch_sharding):
+    """Loss of step ``step``: its batch and loss key are drawn from ``fold_in(key, step)``."""
+    key_batch, key_loss = jax.random.split(jax.random.fold_in(key, step))
+    index = jax.random.randint(key_batch, (config.batch_size,), 0, num_examples)
+    batch = {name: jax.lax.with_sharding_constraint(array[index], batch_sharding) for name, array in data.items()}
+    compute_dtype = jnp.bfloat16 if config.compute_dtype == "bfloat16" else jnp.float32
+    model = eqx.combine(_cast(params, compute_dtype), rest)
+    return loss_fn(model, _cast(batch, compute_dtype), key_loss).astype(jnp.float32)
+
+
+def _one_step(state: _State, rest, data, key, **static) -> tuple[_State, jax.Array]:
+    config = static["config"]
+    loss, grads = jax.value_and_grad(_step_loss)(state.params, rest, data, key, state.step, **static)
+    updates, opt_state = warmup_cosine_adamw(config).update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    ema = jax.tree.map(lambda e, p: config.ema_decay * e + (1 - config.ema_decay) * p, state.ema, params)
+    return _State(params, opt_state, ema, state.step + 1), loss
+
+
+@eqx.filter_jit
+def _train_step(state, rest, data, key, loss_fn, config, num_examples, batch_sharding):
+    return _one_step(state, rest, data, key, loss_fn=loss_fn, config=config, num_examples=num_examples,
+                     batch_sharding=batch_sharding)
+
+
+@eqx.filter_jit
+def _train_scan(state, rest, data, key, loss_fn, config, num_examples, batch_sharding, num_steps):
+    static = dict(loss_fn=loss_fn, config=config, num_examples=num_examples, batch_sharding=batch_sharding)
+    state, losses = jax.lax.scan(lambda state, _: _one_step(state, rest, data, key, **static), state, None,
+                                 length=num_steps)
+    return state, jnp.mean(losses)
+
+
+def _program_key(*trees) -> tuple:
+    """A hashable description of a call's program: the trees' structure and static leaves
+    and the shapes and dtypes of their arrays (what filter_jit keys its cache on)."""
+    dynamic, static = eqx.partition(trees, eqx.is_array)
+    shapes = tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(dynamic))
+    return jax.tree.structure(static), tuple(jax.tree.leaves(static)), shapes
+
+
+_FLOPS_CACHE: dict = {}
 
 
 def fit(
@@ -149,10 +213,16 @@ def fit(
     key: PRNGKeyArray,
     checkpoint_dir=None,
     callback: Callable[[int, float], None] | None = None,
+    trainable=eqx.is_inexact_array,
 ) -> FitResult:
     """Train ``model`` on ``data`` (arrays sharing their first axis) to minimise
     ``loss_fn(model, batch, key)``; see the module docstring. ``callback(step, loss)``
-    runs after each compiled call (after any checkpoint of that step)."""
+    runs after each compiled call (after any checkpoint of that step). ``trainable`` is an
+    Equinox filter (a function of a leaf, or a pytree of bools shaped like ``model``) that
+    picks the weights to train; every other array of ``model`` is held fixed.
+
+    Runs of the same architecture and ``loss_fn`` object share their compiled programs, so
+    pass one function object (not a new lambda per call) to train several such models."""
     sizes = {name: np.shape(array)[0] for name, array in data.items()}
     if not sizes or len(set(sizes.values())) != 1:
         raise ValueError(f"data must be arrays with the same first dimension, got {sizes}")
@@ -165,11 +235,10 @@ def fit(
     replicated = NamedSharding(mesh, PartitionSpec())
     data = {name: jax.device_put(jnp.asarray(array), replicated) for name, array in data.items()}
 
-    optimizer = warmup_cosine_adamw(config)
-    params, static = eqx.partition(model, eqx.is_inexact_array)
-    state = _State(params, optimizer.init(params), params, jnp.asarray(0, jnp.int32))
+    params, rest = eqx.partition(model, trainable)
+    state = _State(params, warmup_cosine_adamw(config).init(params), params, jnp.asarray(0, jnp.int32))
     checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
-    history = dict(loss_steps=[], loss=[])
+    history, jobs = dict(loss_steps=[], loss=[]), []
     resumed_from = 0
     if checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT).exists():
         state = load_checkpoint(checkpoint_dir, state)
@@ -178,75 +247,76 @@ def fit(
             raise ValueError(f"the checkpoint in {checkpoint_dir} was written with a different FitConfig: "
                              f"{saved['config']} (now {asdict(config)}); use another directory")
         history = dict(loss_steps=saved["loss_steps"], loss=saved["loss"])
+        jobs = list(saved.get("jobs", []))
         resumed_from = int(state.step)
-    state = jax.device_put(state, replicated)
-    compute_dtype = jnp.bfloat16 if config.compute_dtype == "bfloat16" else jnp.float32
+    rest_arrays, rest_static = eqx.partition(rest, eqx.is_array)
+    state, rest_arrays = jax.device_put((state, rest_arrays), replicated)
+    rest = eqx.combine(rest_arrays, rest_static)
+    static = dict(loss_fn=loss_fn, config=replace(config, progress=False), num_examples=n,
+                  batch_sharding=batch_sharding)
 
-    def step_loss(params, step, data):
-        step_key = jax.random.fold_in(key, step)
-        key_batch, key_loss = jax.random.split(step_key)
-        index = jax.random.randint(key_batch, (config.batch_size,), 0, n)
-        batch = {name: jax.lax.with_sharding_constraint(array[index], batch_sharding)
-                 for name, array in data.items()}
-        model = eqx.combine(_cast(params, compute_dtype), static)
-        return loss_fn(model, _cast(batch, compute_dtype), key_loss).astype(jnp.float32)
-
-    def one(state, data):
-        loss, grads = jax.value_and_grad(step_loss)(state.params, state.step, data)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        ema = jax.tree.map(lambda e, p: config.ema_decay * e + (1 - config.ema_decay) * p, state.ema, params)
-        return _State(params, opt_state, ema, state.step + 1), loss
-
-    @eqx.filter_jit
-    def run_scan(state: _State, data, num_steps: int):
-        state, losses = jax.lax.scan(lambda state, _: one(state, data), state, None, length=num_steps)
-        return state, jnp.mean(losses)
-
-    run_step = eqx.filter_jit(one)
-    flops_per_step = _flops(jax.value_and_grad(step_loss), state.params, state.step, data)
-
-    def run(state: _State, data, num_steps: int):
+    def run(state: _State, num_steps: int):
         if not _loops_are_slow():
-            return run_scan(state, data, num_steps)
+            return _train_scan(state, rest, data, key, **static, num_steps=num_steps)
         losses = []
         for _ in range(num_steps):
-            state, loss = run_step(state, data)
+            state, loss = _train_step(state, rest, data, key, **static)
             losses.append(loss)
         return state, jnp.mean(jnp.stack(losses))
 
+    done = int(state.step)
+    if done < config.steps:
+        flops_key = (loss_fn, static["config"], n, batch_sharding, _program_key(state.params, rest, data, key))
+        if flops_key not in _FLOPS_CACHE:
+            def loss_of(params, rest_arrays, data, key, step):
+                return _step_loss(params, eqx.combine(rest_arrays, rest_static), data, key, step, **static)
+
+            _FLOPS_CACHE[flops_key] = _flops(jax.value_and_grad(loss_of), state.params, rest_arrays, data, key,
+                                             state.step)
+        flops_per_step = _FLOPS_CACHE[flops_key]
+    else:  # nothing left to train: report the last call that trained
+        flops_per_step = jobs[-1]["flops_per_step"] if jobs else None
+
     from tqdm.auto import tqdm
 
+    device = jax.devices()[0]
+    job = dict(first_step=done, last_step=done, wall_time_s=0.0, first_call_s=float("nan"),
+               steady_examples_per_s=float("nan"), flops_per_step=flops_per_step,
+               device=f"{device.platform}: {device.device_kind}")
     start = time.perf_counter()
-    done = int(state.step)
-    first_call_s, first_done = float("nan"), done
+    first_done = done
     with tqdm(total=config.steps, initial=done, disable=not config.progress, desc="training", unit="step") as bar:
         while done < config.steps:
             chunk = min(config.steps_per_call, config.steps - done)
-            new_state, loss = run(state, data, chunk)
+            new_state, loss = run(state, chunk)
             loss = float(loss)
             if not np.isfinite(loss):
                 where = f"; the last good checkpoint (step {done}) is in {checkpoint_dir}" if checkpoint_dir else ""
                 raise FloatingPointError(f"training loss became {loss} between steps {done} and {done + chunk}{where}")
             state, done = new_state, done + chunk
-            if not np.isfinite(first_call_s):
-                first_call_s, first_done = time.perf_counter() - start, done
+            elapsed = time.perf_counter() - start
+            if not np.isfinite(job["first_call_s"]):
+                job["first_call_s"], first_done = elapsed, done
+            elif done > first_done:
+                job["steady_examples_per_s"] = (done - first_done) * config.batch_size / (elapsed - job["first_call_s"])
+            job.update(last_step=done, wall_time_s=elapsed)
             history["loss_steps"].append(done)
             history["loss"].append(loss)
             if checkpoint_dir is not None and (done % config.checkpoint_every == 0 or done == config.steps):
-                _save(checkpoint_dir, state, history, config)
-            elapsed = time.perf_counter() - start
+                _save(checkpoint_dir, state, history, config, jobs + [job])
             bar.update(chunk)
             bar.set_postfix(loss=f"{loss:.4g}", examples_per_s=f"{(done - resumed_from) * config.batch_size / elapsed:.3g}")
             if callback is not None:
                 callback(done, loss)
     elapsed = time.perf_counter() - start
-    steady = (done - first_done) * config.batch_size / (elapsed - first_call_s) if done > first_done else float("nan")
+    if done > resumed_from:
+        jobs.append(job)
+    last = jobs[-1] if jobs else job
     return FitResult(
-        eqx.combine(state.params, static), eqx.combine(state.ema, static),
+        eqx.combine(state.params, rest), eqx.combine(state.ema, rest),
         np.asarray(history["loss_steps"]), np.asarray(history["loss"]), elapsed,
-        (config.steps - resumed_from) * config.batch_size / max(elapsed, 1e-9), resumed_from,
-        flops_per_step, config.batch_size, first_call_s, steady,
+        (last["last_step"] - last["first_step"]) * config.batch_size / max(last["wall_time_s"], 1e-9), resumed_from,
+        flops_per_step, config.batch_size, last["first_call_s"], last["steady_examples_per_s"], tuple(jobs),
     )
 
 

@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from kellynotes import autoencoders, experiments
 from kellynotes.figures import autoencoders as figures
+from kellynotes.sde import VPSDE
 
 ARGS = ["--dataset", "digits", "--quick"]
 NAME = "autoencoders-digits-quick"
@@ -97,6 +98,8 @@ def test_presets_and_bad_configs():
     assert mnist.split_latent_dim == 20 and len(mnist.tau_fractions) >= 5  # the paper's D_Z; a 5-point scan
     assert min(mnist.tau_fractions) == pytest.approx(0.1) and max(mnist.tau_fractions) == pytest.approx(0.9)
     assert mnist.with_steps(7).dae_fit.steps == 7 and mnist.with_steps(7).vae_fit.steps == 7
+    losses = autoencoders.loss_functions(mnist, VPSDE())
+    assert losses["split"] is autoencoders.loss_functions(mnist, VPSDE())["split"]  # one object: one compiled step
     with pytest.raises(ValueError, match="no preset"):
         autoencoders.AutoencoderConfig.for_dataset("imagenet")
     with pytest.raises(ValueError, match="tsne_tau_fraction"):
@@ -107,3 +110,36 @@ def test_presets_and_bad_configs():
         autoencoders.AutoencoderConfig(reconstruction_images=20, evaluation_images=10)
     with pytest.raises(ValueError, match="gamma"):
         autoencoders.AutoencoderConfig(gamma=-1.0)
+
+
+def test_a_run_killed_in_the_scan_resumes_without_redoing_finished_work(run, artifact, tmp_path, monkeypatch):
+    """Split over two jobs: the first dies while evaluating the second tau point; the second
+    job retrains nothing that was finished and re-evaluates only the unfinished tau point."""
+    checkpoints = tmp_path / "checkpoints"
+    calls = []
+    information = autoencoders._information
+
+    def dies_on_the_third_estimate(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # tau 0.1 has two estimates; the third belongs to tau 0.9
+            raise KeyboardInterrupt
+        return information(*args, **kwargs)
+
+    monkeypatch.setattr(autoencoders, "_information", dies_on_the_third_estimate)
+    with pytest.raises(KeyboardInterrupt):
+        autoencoders.main([*ARGS, "--results", str(tmp_path / "results"), "--checkpoints", str(checkpoints)])
+    assert (checkpoints / "split-tau0.1" / "evaluation.json").exists()
+    assert not (checkpoints / "split-tau0.9" / "evaluation.json").exists()
+
+    calls.clear()
+    compare = autoencoders.dae.dae_reconstruct
+    monkeypatch.setattr(autoencoders.dae, "dae_reconstruct", lambda *a, **k: pytest.fail("comparison recomputed"))
+    assert autoencoders.main([*ARGS, "--results", str(tmp_path / "results"), "--checkpoints", str(checkpoints)]) == 0
+    monkeypatch.setattr(autoencoders.dae, "dae_reconstruct", compare)
+    assert len(calls) == 2  # only tau 0.9's two estimates
+    meta, again = experiments.load_artifact(tmp_path / "results" / f"{NAME}.json")
+    assert all(meta["training"][model]["resumed_from"] == 10 for model in MODELS)
+    _, first = artifact
+    for name in autoencoders.ARRAYS:  # the same numbers as the uninterrupted run
+        np.testing.assert_array_equal(again[name], first[name], err_msg=name)
+

@@ -228,3 +228,26 @@ def test_untrained_encoder_means_vary_over_images():
     means, log_vars = dae.posterior(dae.GaussianEncoder(dae.EncoderConfig(SHAPE, 8), key=jax.random.key(0)), x)
     assert np.mean(np.std(means, axis=0)) > 0.37
     np.testing.assert_allclose(np.mean(log_vars), -2.0, atol=0.5)
+
+
+def test_split_models_differing_only_in_tau_share_one_compiled_training_step():
+    from kellynotes import training
+
+    traces = []
+
+    def loss(model, batch, key):
+        traces.append(1)  # runs only while the step is traced, i.e. on a compilation-cache miss
+        return dae.split_dae_loss(model, SDE, batch["x"], key, s_min=1e-3)
+
+    config = training.FitConfig(steps=2, batch_size=4, warmup_steps=1, steps_per_call=1, progress=False)
+    x = np.asarray(images(16))
+    for index, tau in enumerate((0.1, 0.9)):
+        model = dae.SplitDiffusionAutoencoder(ENCODER, ENCODER, UNET, tau, SDE, key=jax.random.key(index))
+        fitted = training.fit(loss, model, {"x": x}, config, key=jax.random.key(10 + index),
+                              trainable=dae.trainable(model))
+        if index == 0:
+            traced_by_the_first = len(traces)
+        # The split time is held fixed, not trained (nor cast).
+        assert float(fitted.model.decoder.tau) == pytest.approx(tau)
+        assert float(fitted.ema_model.decoder.log_snr_tau) == float(model.decoder.log_snr_tau)
+    assert traced_by_the_first > 0 and len(traces) == traced_by_the_first  # tau 0.9 traced nothing new

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import kellynotes
-from kellynotes import entropy
+from kellynotes import entropy, montecarlo
 from kellynotes.nets import EntropyMLP
 from kellynotes.sde import VPSDE
 
@@ -46,11 +46,20 @@ def test_large_batches_of_a_zero_network_give_zero():
 def test_estimators_compile_once_per_model_shape():
     network = EntropyMLP(3, key=jax.random.key(0))
     model = entropy.EntropyModel(network, SDE, 1e-3)
+    other = entropy.EntropyModel(EntropyMLP(3, key=jax.random.key(5)), SDE, 1e-3)  # same shapes, other weights
     x = np.random.default_rng(0).normal(size=(300, 3))
     entropy.neural_entropy(model.entropy_field, SDE, x, key=jax.random.key(0), num_samples=512)
-    before = entropy._integral_batch._cached._cache_size()
+    compiled = montecarlo._weighted_batch._cached._cache_size
+    before = compiled()
     entropy.neural_entropy(model.entropy_field, SDE, x, key=jax.random.key(1), num_samples=512)
-    assert entropy._integral_batch._cached._cache_size() == before
+    entropy.neural_entropy(other.entropy_field, SDE, x, key=jax.random.key(1), num_samples=512)
+    assert compiled() == before
+    # Plain functions (fresh closures, here over the two models) are lifted: one compilation serves both.
+    entropy.neural_entropy(lambda xs, s, y: model.entropy_field(xs, s, y), SDE, x, key=jax.random.key(0),
+                           num_samples=512)
+    entropy.neural_entropy(lambda xs, s, y: other.entropy_field(xs, s, y), SDE, x, key=jax.random.key(0),
+                           num_samples=512)
+    assert compiled() == before + 1
 
 
 def test_entropy_matching_stores_nothing_when_data_are_at_equilibrium(standard_normal_model):

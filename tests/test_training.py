@@ -35,6 +35,19 @@ CONFIG = training.FitConfig(steps=60, batch_size=32, learning_rate=1e-2, warmup_
                             checkpoint_every=20, progress=False)
 
 
+def killed_at_step_40(checkpoint_dir):
+    """Train the regression problem with checkpoints and kill the run at step 40."""
+    model, data, loss_fn = regression_problem()
+
+    def kill_at_40(step, loss):
+        if step == 40:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1), checkpoint_dir=checkpoint_dir,
+                     callback=kill_at_40)
+
+
 def leaves(model):
     return [np.asarray(a) for a in jax.tree.leaves(eqx.filter(model, eqx.is_inexact_array))]
 
@@ -51,13 +64,7 @@ def test_training_reduces_the_loss_and_is_deterministic():
 def test_killed_and_resumed_run_ends_with_identical_parameters(tmp_path):
     model, data, loss_fn = regression_problem()
     reference = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1))
-
-    def kill_at_40(step, loss):
-        if step == 40:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1), checkpoint_dir=tmp_path, callback=kill_at_40)
+    killed_at_step_40(tmp_path)
     assert json.loads((tmp_path / training.METADATA).read_text())["step"] == 40
     resumed = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1), checkpoint_dir=tmp_path)
     assert resumed.resumed_from == 40
@@ -69,14 +76,8 @@ def test_killed_and_resumed_run_ends_with_identical_parameters(tmp_path):
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     model, data, loss_fn = regression_problem()
-
-    # A clean run checkpoints at steps 20 and 40 and is killed there; the data then go bad.
-    def kill_at_40(step, loss):
-        if step == 40:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1), checkpoint_dir=tmp_path, callback=kill_at_40)
+    killed_at_step_40(tmp_path)  # a clean run checkpoints at steps 20 and 40 and is killed there; then
+    # the data go bad.
     before = (tmp_path / training.CHECKPOINT).read_bytes()
     bad = {"x": data["x"], "y": np.full_like(data["y"], np.nan)}
     with pytest.raises(FloatingPointError, match="loss became nan.*last good checkpoint \\(step 40\\)"):
@@ -153,3 +154,59 @@ def test_flop_count_matches_the_matrix_products_of_the_model():
     assert 3 * forward <= result.flops_per_step <= 6 * forward
     assert result.flops_per_s == pytest.approx(result.flops_per_step * result.steady_examples_per_s / 32)
     assert result.first_call_s > 0 and np.isfinite(result.steady_examples_per_s)
+
+
+def test_a_model_of_the_same_shape_reuses_the_compiled_step():
+    model, data, loss_fn = regression_problem()
+    traces = []
+
+    def counted_loss(model, batch, key):
+        traces.append(1)  # runs only while JAX traces the step, i.e. on a compilation-cache miss
+        return loss_fn(model, batch, key)
+
+    training.fit(counted_loss, model, data, CONFIG, key=jax.random.key(1))
+    first = len(traces)
+    assert first > 0
+    other = eqx.nn.MLP(3, "scalar", 16, 2, key=jax.random.key(7))  # same shapes, other weights and key
+    result = training.fit(counted_loss, other, data, CONFIG, key=jax.random.key(2))
+    assert len(traces) == first  # no new trace, so no new compilation (the FLOP count is reused too)
+    assert result.loss[-1] < 0.2 * result.loss[0] and result.flops_per_step is not None
+
+
+def test_arrays_outside_trainable_stay_fixed_and_uncast():
+    model, data, loss_fn = regression_problem()
+    last = model.layers[-1]
+    frozen_bias = lambda m: m.layers[-1].bias  # noqa: E731
+    spec = eqx.tree_at(frozen_bias, jax.tree.map(eqx.is_inexact_array, model), replace=False)
+    config = training.FitConfig(**{**CONFIG.__dict__, "compute_dtype": "bfloat16"})
+    seen = []
+
+    def loss_seeing_the_bias(model, batch, key):
+        seen.append(frozen_bias(model).dtype)
+        return loss_fn(model, batch, key)
+
+    result = training.fit(loss_seeing_the_bias, model, data, config, key=jax.random.key(1), trainable=spec)
+    np.testing.assert_array_equal(frozen_bias(result.model), last.bias)
+    np.testing.assert_array_equal(frozen_bias(result.ema_model), last.bias)
+    assert not np.array_equal(result.model.layers[-1].weight, last.weight)  # the rest trained
+    assert set(seen) == {np.dtype(np.float32)}  # the fixed array is not cast to bf16
+
+
+def test_every_training_job_is_recorded_across_resumes(tmp_path):
+    model, data, loss_fn = regression_problem()
+    killed_at_step_40(tmp_path)
+    resumed = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1), checkpoint_dir=tmp_path)
+    assert [(job["first_step"], job["last_step"]) for job in resumed.jobs] == [(0, 40), (40, 60)]
+    assert resumed.total_wall_time_s == pytest.approx(sum(job["wall_time_s"] for job in resumed.jobs))
+    assert resumed.total_wall_time_s > resumed.wall_time_s > 0
+    # A complete checkpoint trains nothing and reports the jobs that trained it.
+    again = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1), checkpoint_dir=tmp_path)
+    assert again.resumed_from == 60 and again.jobs == resumed.jobs
+    assert again.steady_examples_per_s == resumed.steady_examples_per_s
+    assert again.flops_per_step == resumed.flops_per_step is not None
+
+
+@pytest.mark.parametrize("field, value", [("steps", 0), ("batch_size", 2.5), ("warmup_steps", -1), ("steps", True)])
+def test_config_counts_must_be_integers_in_range(field, value):
+    with pytest.raises(ValueError, match=f"FitConfig.{field} must be an integer"):
+        training.FitConfig(**{**dict(steps=10, batch_size=4), field: value})

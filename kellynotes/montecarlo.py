@@ -1,0 +1,174 @@
+r"""Monte Carlo over the diffusion time: integrals and rate curves of any per-sample integrand.
+
+Every estimator of the package has the form $\frac{\beta(s)}2\,\mathbb E[g(\tilde{\mathbf x}_s, s, \mathbf y)]$
+(a rate, nats per unit $s$) or its integral over $s$, with clean data $(\mathbf x, \mathbf y)$ drawn
+with replacement and $\tilde{\mathbf x}_s = \sqrt{\alpha}\,\mathbf x + \sqrt{1-\alpha}\,\boldsymbol\varepsilon$ from the
+forward process. Only $g$ differs: $\|\mathbf e\|^2$ for neural entropy, $\|\mathbf e(\cdot;\mathbf y) - \mathbf e\|^2$
+for MINDE, a divergence for the entropy production rate. This module holds the sampling
+and the compiled loops; the estimators supply $g$ as an *integrand*
+``integrand(x_s, s, y, key) -> (batch,)``, with ``key`` a PRNG key for integrands that draw
+random numbers themselves (Hutchinson probes; declared by ``uses_key = True``) and ``None``
+otherwise.
+
+* :func:`time_integral`: $\int_{s_{\min}}^T ds\,\frac\beta2\,\mathbb E[g]$ with times uniform in
+  log-SNR and the importance weight of :meth:`VPSDE.sample_time_uniform_log_snr`.
+* :func:`weighted_time_samples`: the same draws, returned per sample with their times (to
+  accumulate the integral from $T$ down to any $s$).
+* :func:`rate_curve`: $\frac{\beta(s)}2\,\mathbb E[g]$ at each time of a grid, with standard errors.
+
+Integrands that are Equinox modules whose field is a module too (a trained network) are
+passed to the compiled loops as they are: their arrays are traced inputs. Any other
+integrand is lifted first (:func:`kellynotes.tracing.lift`), so a fresh closure over an
+exact field compiles once per shape, not once per call.
+"""
+
+from dataclasses import dataclass
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import PRNGKeyArray
+
+from . import _validation as check
+from . import tracing
+from .sde import VPSDE
+
+__all__ = ["Estimate", "RateCurve", "as_device_arrays", "check_integration_args", "check_s_grid", "rate_curve",
+           "time_integral", "weighted_time_samples"]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A Monte Carlo estimate in nats with its standard error."""
+
+    value: float
+    stderr: float
+    num_samples: int
+
+    def __format__(self, spec: str) -> str:
+        spec = spec or ".3f"
+        return f"{self.value:{spec}} ± {self.stderr:{spec}}"
+
+
+@dataclass(frozen=True)
+class RateCurve:
+    """A rate $dS/ds$ (nats per unit $s$) on a grid of forward times, with standard errors."""
+
+    s: np.ndarray
+    rate: np.ndarray
+    stderr: np.ndarray
+
+
+def as_device_arrays(x, y):
+    """``x`` as float32; integer ``y`` (labels) kept integer, other ``y`` as float32."""
+    x = jnp.asarray(x, jnp.float32)
+    if y is not None:
+        y = jnp.asarray(y)
+        y = y if jnp.issubdtype(y.dtype, jnp.integer) else y.astype(jnp.float32)
+    return x, y
+
+
+def _check_data(x, y):
+    if x.ndim != 2:
+        raise ValueError(f"x must have shape (N, D), got shape {x.shape}")
+    if y is not None and (y.ndim < 1 or y.shape[0] != x.shape[0]):
+        raise ValueError(f"y must have one row per row of x ({x.shape[0]}), got shape {y.shape}")
+
+
+def check_integration_args(sde: VPSDE, s_min: float, num_samples: int, batch_size: int):
+    if not 0.0 < s_min < sde.T:
+        raise ValueError(f"s_min must lie in (0, T={sde.T}), got {s_min}")
+    if num_samples < 2 or batch_size < 1:
+        raise ValueError(f"num_samples must be >= 2 and batch_size >= 1, got {num_samples}, {batch_size}")
+
+
+def check_s_grid(sde: VPSDE, s_grid) -> np.ndarray:
+    """``s_grid`` as a float64 1-D array of times in (0, T]."""
+    s_grid = check.as_float_array(s_grid, "s_grid", ndim=1)
+    if np.any(s_grid <= 0) or np.any(s_grid > sde.T):
+        raise ValueError(f"s_grid must lie in (0, T={sde.T}], got values in [{s_grid.min()}, {s_grid.max()}]")
+    return s_grid
+
+
+def _compile_ready(integrand, x, y, batch_size: int):
+    """``integrand`` as is when it is a module over a module field (its arrays are pytree
+    leaves), else lifted at the batch shapes (its captured arrays become inputs)."""
+    if isinstance(integrand, eqx.Module) and isinstance(getattr(integrand, "field", None), eqx.Module):
+        return integrand
+    index = jnp.zeros(batch_size, jnp.int32)
+    key = jax.random.key(0) if getattr(integrand, "uses_key", False) else None
+    example = (x[index], jnp.zeros(batch_size, jnp.float32), None if y is None else y[index], key)
+    return tracing.lift(integrand, *example)
+
+
+def _split(key, uses_key: bool, count: int):
+    """``count`` keys for the sampling, plus one for the integrand if it uses one (else None)."""
+    keys = jax.random.split(key, count + 1 if uses_key else count)
+    return tuple(keys[:count]), (keys[count] if uses_key else None)
+
+
+@eqx.filter_jit
+def _weighted_batch(integrand, uses_key, sde, x, y, key, s_min, batch_size):
+    (key_index, key_time, key_noise), key_integrand = _split(key, uses_key, 3)
+    index = jax.random.randint(key_index, (batch_size,), 0, x.shape[0])
+    s, weight = sde.sample_time_uniform_log_snr(key_time, (batch_size,), s_min)
+    x_s, _ = sde.perturb(key_noise, x[index], s)
+    return s, weight * 0.5 * sde.beta(s) * integrand(x_s, s, None if y is None else y[index], key_integrand)
+
+
+def weighted_time_samples(integrand, sde: VPSDE, x, y, *, key: PRNGKeyArray, s_min: float, num_samples: int,
+                          batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""``num_samples`` draws of $(u, w(u)\,\frac{\beta(u)}2\,g(\tilde{\mathbf x}_u, u, \mathbf y))$ with $u$
+    uniform in log-SNR on $[s_{\min}, T]$: the mean of the second array is the integral
+    :func:`time_integral`; restricted to $u \ge s$ it is the integral from $s$ (float64 arrays)."""
+    check_integration_args(sde, s_min, num_samples, batch_size)
+    x, y = as_device_arrays(x, y)
+    _check_data(x, y)
+    batch_size = min(batch_size, num_samples)
+    compiled = _compile_ready(integrand, x, y, batch_size)
+    uses_key = bool(getattr(integrand, "uses_key", False))
+    times, values = [], []
+    for batch_key in jax.random.split(key, -(-num_samples // batch_size)):
+        s, value = _weighted_batch(compiled, uses_key, sde, x, y, batch_key, s_min, batch_size)
+        times.append(np.asarray(s, np.float64))
+        values.append(np.asarray(value, np.float64))
+    return np.concatenate(times)[:num_samples], np.concatenate(values)[:num_samples]
+
+
+def time_integral(integrand, sde: VPSDE, x, y, *, key: PRNGKeyArray, s_min: float, num_samples: int,
+                  batch_size: int) -> Estimate:
+    r"""$\int_{s_{\min}}^T ds\,\frac{\beta}{2}\,\mathbb E[g(\tilde{\mathbf x}_s, s, \mathbf y)]$ by Monte Carlo (nats
+    when $g$ is a squared field norm), with its standard error."""
+    _, values = weighted_time_samples(integrand, sde, x, y, key=key, s_min=s_min, num_samples=num_samples,
+                                      batch_size=batch_size)
+    return Estimate(float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size)), values.size)
+
+
+@eqx.filter_jit
+def _rate_batch(integrand, uses_key, sde, x, y, key, s_value, batch_size):
+    (key_index, key_noise), key_integrand = _split(key, uses_key, 2)
+    index = jax.random.randint(key_index, (batch_size,), 0, x.shape[0])
+    s = jnp.full((batch_size,), s_value, jnp.float32)
+    x_s, _ = sde.perturb(key_noise, x[index], s)
+    return 0.5 * sde.beta(s) * integrand(x_s, s, None if y is None else y[index], key_integrand)
+
+
+def rate_curve(integrand, sde: VPSDE, x, y, s_grid, *, key: PRNGKeyArray, samples_per_point: int) -> RateCurve:
+    r"""$\frac{\beta(s)}{2}\,\mathbb E[g(\tilde{\mathbf x}_s, s, \mathbf y)]$ at each $s$ of ``s_grid`` (nats per unit
+    $s$), each point from its own ``samples_per_point`` draws, with standard errors."""
+    s_grid = check_s_grid(sde, s_grid)
+    samples_per_point = check.positive_int(samples_per_point, "samples_per_point")
+    if samples_per_point < 2:
+        raise ValueError(f"samples_per_point must be >= 2 (a standard error needs two), got {samples_per_point}")
+    x, y = as_device_arrays(x, y)
+    _check_data(x, y)
+    compiled = _compile_ready(integrand, x, y, samples_per_point)
+    uses_key = bool(getattr(integrand, "uses_key", False))
+    rates, errors = [], []
+    for point_key, s_value in zip(jax.random.split(key, s_grid.size), s_grid):
+        values = np.asarray(_rate_batch(compiled, uses_key, sde, x, y, point_key, jnp.float32(s_value),
+                                        samples_per_point), dtype=np.float64)
+        rates.append(values.mean())
+        errors.append(values.std(ddof=1) / np.sqrt(values.size))
+    return RateCurve(s_grid, np.array(rates), np.array(errors))
