@@ -44,8 +44,9 @@ gets its own subfolder (``vae``, ``dae``, ``split-tau0.1``, ...) and a killed ru
 where it stopped: models from their last checkpoint, and finished evaluations (the VAE/DAE
 comparison, each τ point) from the results stored beside the checkpoints, so a run can be
 split over several short jobs. The split DAEs differ only in τ, which the decoder holds as
-an array: the five of them share one compiled training step. The artifact (``autoencoders-<dataset>.json`` and ``.npz``) has the
-format of :mod:`kellynotes.experiments`; its arrays are listed in :data:`ARRAYS`.
+an array: the five of them share one compiled training step. The artifact
+(``autoencoders-<dataset>.json`` and ``.npz``) has the format of :mod:`kellynotes.experiments`;
+its arrays are listed in :data:`ARRAYS`.
 
 The digits default trains its six diffusion autoencoders for 700 steps of 128 images
 (about a minute each on two CPU cores: the artifact records wall times and throughput);
@@ -58,7 +59,6 @@ import argparse
 import functools
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -73,8 +73,8 @@ from . import api, dae, data, entropy, experiments, training
 from .sde import VPSDE
 from .unet import UNetConfig
 
-__all__ = ["ARRAYS", "AutoencoderConfig", "ExperimentData", "ModelConfigs", "add_cli", "load_data", "loss_functions", "main",
-           "model_configs", "run_autoencoders", "run_cli"]
+__all__ = ["ARRAYS", "AutoencoderConfig", "ExperimentData", "ModelConfigs", "add_cli", "load_data", "loss_functions",
+           "main", "model_configs", "run_autoencoders", "run_cli"]
 
 # name -> shape, with R = reconstruction_images, N = evaluation_images, K = len(tau_fractions);
 # images are uint8 (H, W, C), latents float32, labels int32.
@@ -250,12 +250,9 @@ def _stage(checkpoint_dir, name: str, config: AutoencoderConfig, compute):
             with np.load(arrays_path) as stored_arrays:
                 return stored["record"], {key: stored_arrays[key] for key in stored_arrays.files}
     record, arrays = compute()
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(arrays_path.with_suffix(".npz.tmp"), "wb") as file:
-        np.savez(file, **arrays)
-    os.replace(arrays_path.with_suffix(".npz.tmp"), arrays_path)
-    record_path.with_suffix(".json.tmp").write_text(json.dumps(dict(config=fingerprint, record=record)))
-    os.replace(record_path.with_suffix(".json.tmp"), record_path)
+    training.atomic_write(arrays_path, lambda file: np.savez(file, **arrays))
+    training.atomic_write(record_path, lambda file: file.write(json.dumps(dict(config=fingerprint,
+                                                                                record=record)).encode()))
     return json.loads(json.dumps(record)), arrays  # the same JSON round trip as a loaded stage
 
 

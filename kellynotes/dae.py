@@ -398,9 +398,8 @@ def trainable(model: eqx.Module):
         return [leaf for node in jax.tree.leaves(tree, is_leaf=is_split) if is_split(node)
                 for leaf in (node.tau, node.log_snr_tau)]
 
-    if not split_times(spec):
-        return spec
-    return eqx.tree_at(split_times, spec, replace=[False] * len(split_times(spec)))
+    fixed = split_times(spec)
+    return eqx.tree_at(split_times, spec, replace=[False] * len(fixed)) if fixed else spec
 
 
 def _check_same_image(encoder: EncoderConfig, decoder: UNetConfig) -> None:

@@ -91,15 +91,19 @@ def check_s_grid(sde: VPSDE, s_grid) -> np.ndarray:
     return s_grid
 
 
-def _compile_ready(integrand, x, y, batch_size: int):
-    """``integrand`` as is when it is a module over a module field (its arrays are pytree
-    leaves), else lifted at the batch shapes (its captured arrays become inputs)."""
-    if isinstance(integrand, eqx.Module) and isinstance(getattr(integrand, "field", None), eqx.Module):
-        return integrand
-    index = jnp.zeros(batch_size, jnp.int32)
-    key = jax.random.key(0) if getattr(integrand, "uses_key", False) else None
-    example = (x[index], jnp.zeros(batch_size, jnp.float32), None if y is None else y[index], key)
-    return tracing.lift(integrand, *example)
+def _prepare(integrand, x, y, batch_size: int):
+    """Data as device arrays (checked) and ``integrand`` ready for the compiled loops: as is when
+    it is a module over a module field (its arrays are pytree leaves), else lifted at the batch
+    shapes (its captured arrays become inputs). Returns ``(x, y, integrand, uses_key)``."""
+    x, y = as_device_arrays(x, y)
+    _check_data(x, y)
+    uses_key = bool(getattr(integrand, "uses_key", False))
+    if not (isinstance(integrand, eqx.Module) and isinstance(getattr(integrand, "field", None), eqx.Module)):
+        index = jnp.zeros(batch_size, jnp.int32)
+        example = (x[index], jnp.zeros(batch_size, jnp.float32), None if y is None else y[index],
+                   jax.random.key(0) if uses_key else None)
+        integrand = tracing.lift(integrand, *example)
+    return x, y, integrand, uses_key
 
 
 def _split(key, uses_key: bool, count: int):
@@ -123,11 +127,8 @@ def weighted_time_samples(integrand, sde: VPSDE, x, y, *, key: PRNGKeyArray, s_m
     uniform in log-SNR on $[s_{\min}, T]$: the mean of the second array is the integral
     :func:`time_integral`; restricted to $u \ge s$ it is the integral from $s$ (float64 arrays)."""
     check_integration_args(sde, s_min, num_samples, batch_size)
-    x, y = as_device_arrays(x, y)
-    _check_data(x, y)
     batch_size = min(batch_size, num_samples)
-    compiled = _compile_ready(integrand, x, y, batch_size)
-    uses_key = bool(getattr(integrand, "uses_key", False))
+    x, y, compiled, uses_key = _prepare(integrand, x, y, batch_size)
     times, values = [], []
     for batch_key in jax.random.split(key, -(-num_samples // batch_size)):
         s, value = _weighted_batch(compiled, uses_key, sde, x, y, batch_key, s_min, batch_size)
@@ -161,10 +162,7 @@ def rate_curve(integrand, sde: VPSDE, x, y, s_grid, *, key: PRNGKeyArray, sample
     samples_per_point = check.positive_int(samples_per_point, "samples_per_point")
     if samples_per_point < 2:
         raise ValueError(f"samples_per_point must be >= 2 (a standard error needs two), got {samples_per_point}")
-    x, y = as_device_arrays(x, y)
-    _check_data(x, y)
-    compiled = _compile_ready(integrand, x, y, samples_per_point)
-    uses_key = bool(getattr(integrand, "uses_key", False))
+    x, y, compiled, uses_key = _prepare(integrand, x, y, samples_per_point)
     rates, errors = [], []
     for point_key, s_value in zip(jax.random.split(key, s_grid.size), s_grid):
         values = np.asarray(_rate_batch(compiled, uses_key, sde, x, y, point_key, jnp.float32(s_value),

@@ -42,7 +42,7 @@ from jaxtyping import PRNGKeyArray
 
 from . import _validation as check
 
-__all__ = ["FitConfig", "FitResult", "fit", "load_checkpoint", "warmup_cosine_adamw"]
+__all__ = ["FitConfig", "FitResult", "atomic_write", "fit", "load_checkpoint", "warmup_cosine_adamw"]
 
 CHECKPOINT = "checkpoint.eqx"
 METADATA = "checkpoint.json"
@@ -142,15 +142,21 @@ def load_checkpoint(checkpoint_dir, like):
     return eqx.tree_deserialise_leaves(Path(checkpoint_dir) / CHECKPOINT, like)
 
 
+def atomic_write(path, write: Callable) -> None:
+    """Write ``path`` atomically: ``write(file)`` fills a temporary binary file beside it, which
+    is then renamed over ``path`` (atomic on POSIX), so a killed job never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb") as file:
+        write(file)
+    os.replace(temporary, path)
+
+
 def _save(checkpoint_dir: Path, state: _State, history: dict, config: FitConfig, jobs: list[dict]) -> None:
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    temporary = checkpoint_dir / (CHECKPOINT + ".tmp")
-    eqx.tree_serialise_leaves(temporary, state)
-    os.replace(temporary, checkpoint_dir / CHECKPOINT)  # atomic on POSIX
+    atomic_write(checkpoint_dir / CHECKPOINT, lambda file: eqx.tree_serialise_leaves(file, state))
     metadata = dict(step=int(state.step), config=asdict(config), jobs=jobs, **history)
-    temporary = checkpoint_dir / (METADATA + ".tmp")
-    temporary.write_text(json.dumps(metadata))
-    os.replace(temporary, checkpoint_dir / METADATA)
+    atomic_write(checkpoint_dir / METADATA, lambda file: file.write(json.dumps(metadata).encode()))
 
 
 # The compiled programs live at module level and take everything that differs between runs
