@@ -15,16 +15,14 @@ import argparse
 import sys
 from pathlib import Path
 
-SETUP_TEMPLATE = '''# On Colab, install kellynotes (this cell does nothing anywhere else).
+SETUP_HEADER = """# On Colab, install kellynotes and keep Colab's own jax (this cell does nothing elsewhere).
+# Generated from kellynotes/colab.py by `python -m kellynotes.booktools sync`.
 import sys
 
 if "google.colab" in sys.modules:
-    import subprocess
-
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "kellynotes @ git+{url}@{branch}"],
-        check=True,
-    )'''
+"""
+SOURCE_START = "# --- setup cell source starts here ---\n"
+SOURCE_END = "# --- setup cell source ends here ---\n"
 
 
 def load_config(root: Path) -> dict:
@@ -33,9 +31,29 @@ def load_config(root: Path) -> dict:
     return yaml.safe_load((root / "_config.yml").read_text())
 
 
+def minimum_jax(root: Path) -> str:
+    """The declared lower bound of jax in ``pyproject.toml`` (``jax>=X``)."""
+    import re
+    import tomllib
+
+    dependencies = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    for requirement in dependencies:
+        match = re.fullmatch(r"jax\s*>=\s*([0-9][0-9.]*)", requirement.split(";")[0].strip())
+        if match:
+            return match.group(1)
+    raise ValueError("pyproject.toml declares no lower bound 'jax>=X' for jax")
+
+
 def setup_cell_source(root: Path) -> str:
+    """The first cell of every chapter: ``kellynotes/colab.py`` (between its markers),
+    then one call installing from the repository URL of ``_config.yml``."""
     repository = load_config(root)["repository"]
-    return SETUP_TEMPLATE.format(url=repository["url"], branch=repository.get("branch", "main"))
+    module = (root / "kellynotes" / "colab.py").read_text()
+    body = module[module.index(SOURCE_START) + len(SOURCE_START):module.index(SOURCE_END)]
+    requirement = f"kellynotes @ git+{repository['url']}@{repository.get('branch', 'main')}"
+    call = f"install_kellynotes({requirement!r}, minimum_jax={minimum_jax(root)!r})\n"
+    indented = "".join("    " + line if line.strip() else "\n" for line in (body + "\n" + call).splitlines(True))
+    return (SETUP_HEADER + indented).rstrip("\n")
 
 
 def toc_files(root: Path) -> list[Path]:
@@ -128,23 +146,28 @@ def sync(root: Path) -> list[Path]:
     return written
 
 
-def run_chapter(md: Path, out: Path | None = None, timeout: int = 1800) -> int:
-    """Execute one chapter with nbclient (in its own folder); print text output; 1 on a cell error."""
+def chapter_timeout(notebook, default: int = 1800) -> int:
+    """The per-cell timeout (s) a chapter declares in its header (``mystnb.execution_timeout``)."""
+    return int(notebook.metadata.get("mystnb", {}).get("execution_timeout", default))
+
+
+def run_chapter(md: Path, out: Path | None = None) -> int:
+    """Execute one chapter (in its own folder) under the stall watchdog; print its text
+    output and wall time; 1 on a cell error, a timeout or a stall."""
     import time
 
     import jupytext
     import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    from kellynotes import execution
 
     notebook = jupytext.read(md)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(md.parent)}})
     start = time.perf_counter()
     status = 0
     try:
-        client.execute()
-    except CellExecutionError as error:
+        execution.execute(notebook, cwd=str(md.parent), timeout=chapter_timeout(notebook), kernel_name="python3")
+    except (CellExecutionError, CellTimeoutError, execution.KernelStallError) as error:
         print(error, file=sys.stderr)
         status = 1
     for cell in notebook.cells:

@@ -15,7 +15,15 @@ from . import experiments
 
 __all__ = ["CATALOG", "Entry", "RESULTS_DIR", "available", "entry", "load"]
 
-RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
+
+def _results_dir() -> Path:
+    """``results/`` of the source checkout; an installed wheel (e.g. on Colab) carries the
+    same files inside the package as ``kellynotes/artifacts`` (see pyproject.toml)."""
+    packaged = Path(__file__).resolve().parent / "artifacts"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "results"
+
+
+RESULTS_DIR = _results_dir()
 
 
 @dataclass(frozen=True)

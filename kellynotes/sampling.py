@@ -141,6 +141,11 @@ def _max_rms_norm(error):
     return jnp.max(jnp.sqrt(jnp.mean(jnp.square(error), axis=-1)))
 
 
+# No reverse-mode gradients are needed: ForwardMode (diffrax >= 0.6.2) solves in a plain loop
+# that compiles ~25% faster; older diffrax falls back to its default adjoint (same numbers).
+_NO_GRADIENT_ADJOINT = getattr(diffrax, "ForwardMode", diffrax.RecursiveCheckpointAdjoint)
+
+
 @partial(jax.jit, static_argnames=("field", "sde", "solver", "num_steps", "max_steps"))
 def _solve(field, consts, x_T, y, s_end, rtol, atol, saveat_s, *, sde, solver, num_steps, max_steps):
     n = x_T.shape[0]
@@ -160,7 +165,7 @@ def _solve(field, consts, x_T, y, s_end, rtol, atol, saveat_s, *, sde, solver, n
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(vector_field), _SOLVER_CLASSES[solver](), sde.T, s_end, None, x_T, args=(consts, y),
         saveat=diffrax.SaveAt(t1=True, ts=saveat_s), stepsize_controller=controller, max_steps=max_steps,
-        adjoint=diffrax.ForwardMode(),  # no reverse-mode gradients needed: a plain loop, compiles ~25% faster
+        adjoint=_NO_GRADIENT_ADJOINT(),
         throw=False,
     )
     succeeded = sol.result == diffrax.RESULTS.successful

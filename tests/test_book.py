@@ -28,13 +28,29 @@ def test_toc_files_exist_and_chapters_are_executable_notebooks():
             assert booktools.is_notebook(md), f"{md.name} has no jupytext header: it would not execute"
 
 
+def test_every_chapter_declares_a_cell_timeout_well_under_the_default():
+    # A stalled cell must fail long before the 30 minutes nbclient allowed it before; the
+    # watchdog of kellynotes.execution catches idle stalls sooner still (180 s).
+    import jupytext
+
+    for md in booktools.chapter_notebooks(ROOT):
+        notebook = jupytext.read(md)
+        assert "execution_timeout" in notebook.metadata.get("mystnb", {}), f"{md.name} declares no timeout"
+        assert 120 <= booktools.chapter_timeout(notebook) <= 900, md.name
+        paired = jupytext.read(md.with_suffix(".ipynb"))
+        assert booktools.chapter_timeout(paired) == booktools.chapter_timeout(notebook), md.name
+    config = booktools.load_config(ROOT)
+    assert "kellynotes.execution" in config["sphinx"]["extra_extensions"]
+
+
 def test_paired_notebooks_and_setup_cells_are_in_sync():
     assert booktools.problems(ROOT) == []
 
 
 def test_drift_is_detected(tmp_path):
     shutil.copytree(ROOT / "book", tmp_path / "book")
-    for name in ("_config.yml", "_toc.yml"):
+    (tmp_path / "kellynotes").mkdir()
+    for name in ("_config.yml", "_toc.yml", "pyproject.toml", "kellynotes/colab.py"):
         shutil.copy(ROOT / name, tmp_path / name)
     assert booktools.problems(tmp_path) == []
     md = next(p for p in booktools.chapter_notebooks(tmp_path))
@@ -42,6 +58,10 @@ def test_drift_is_detected(tmp_path):
     assert any("drifted" in line for line in booktools.problems(tmp_path))
     config = (tmp_path / "_config.yml").read_text()
     (tmp_path / "_config.yml").write_text(config.replace("github.com/kellynotes/", "github.com/someone-else/"))
+    assert any("setup cell" in line for line in booktools.problems(tmp_path))
+    (tmp_path / "_config.yml").write_text(config)
+    colab = (tmp_path / "kellynotes/colab.py").read_text()
+    (tmp_path / "kellynotes/colab.py").write_text(colab.replace('"libtpu")', '"libtpu", "jax-rocm")'))
     assert any("setup cell" in line for line in booktools.problems(tmp_path))
 
 

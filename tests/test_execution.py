@@ -1,0 +1,52 @@
+"""The stall watchdog of notebook execution (kellynotes.execution)."""
+
+import nbformat
+import pytest
+
+from kellynotes import execution
+
+
+def notebook(*sources):
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+
+
+def test_an_idle_kernel_with_a_pending_reply_fails_fast_and_names_the_cell():
+    # A sleeping cell looks to the client exactly like a lost reply: the kernel uses no
+    # CPU and sends nothing. The watchdog must stop it after stall_timeout (2 s here),
+    # long before the cell timeout (120 s).
+    nb = notebook("x = 1", "print('started', flush=True)\nimport time\ntime.sleep(60)")
+    with pytest.raises(execution.KernelStallError, match=r"cell 1 stalled.*status messages seen for this cell: busy"):
+        execution.execute(nb, timeout=120, stall_timeout=2.0, watch_interval=0.5, kernel_name="python3")
+
+
+def test_a_busy_kernel_is_not_a_stall():
+    # 4 s of pure computation with no output: CPU use keeps the watchdog quiet.
+    nb = notebook("import time\nt = time.time()\nwhile time.time() - t < 4: pass\nprint('done')")
+    client = execution.execute(nb, timeout=120, stall_timeout=2.0, watch_interval=0.5, kernel_name="python3")
+    assert nb.cells[0].outputs[0].text == "done\n"
+    index, seconds = execution.slowest_cell(client)
+    assert index == 0 and 4.0 <= seconds < 60
+
+
+def test_the_sphinx_extension_routes_the_build_through_the_watchdog(monkeypatch):
+    from jupyter_cache.executors import utils
+
+    monkeypatch.setattr(utils, "executenb", utils.executenb)  # restored after the test
+
+    class App:
+        class config:
+            kellynotes_stall_timeout = 2.0
+
+        def add_config_value(self, *args):
+            pass
+
+    execution.setup(App())
+    nb = notebook("# heading only in code", "import time\ntime.sleep(60)")
+    with pytest.raises(execution.KernelStallError, match="cell 1 stalled"):
+        utils.executenb(nb, cwd=None, timeout=120, allow_errors=False, record_timing=False)
+
+
+def test_title_is_the_first_heading():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("text\n# MINDE: two scores\n## more")])
+    assert execution.title(nb) == "MINDE: two scores"
+    assert execution.title(notebook("1")) == "untitled notebook"
