@@ -63,11 +63,26 @@ class WatchedNotebookClient(NotebookClient):
             return execution.result()
         execution.cancel()
         await asyncio.gather(execution, return_exceptions=True)
+        # nbclient leaves its kernel-alive poll running when the cell is cancelled; stop it
+        # before the kernel is shut down, or it fails noisily on the closed client.
+        for task in asyncio.all_tasks():
+            if getattr(task.get_coro(), "__name__", "") == "_async_poll_kernel_alive":
+                task.cancel()
         raise watchdog.result()
 
-    def _kernel_cpu_seconds(self, process) -> float:
+    @staticmethod
+    def _kernel_cpu_seconds(process) -> float:
+        """CPU seconds of the kernel, its finished children and its running descendants
+        (a cell may wait on a subprocess that computes)."""
         times = process.cpu_times()
-        return times.user + times.system + times.children_user + times.children_system
+        total = times.user + times.system + times.children_user + times.children_system
+        for child in process.children(recursive=True):
+            try:
+                child_times = child.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += child_times.user + child_times.system
+        return total
 
     async def _watch(self, cell_index: int) -> KernelStallError:
         """Return (never raise) the error once the kernel has been idle for stall_timeout."""

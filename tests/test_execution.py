@@ -28,6 +28,14 @@ def test_a_busy_kernel_is_not_a_stall():
     assert index == 0 and 4.0 <= seconds < 60
 
 
+def test_a_kernel_waiting_on_a_computing_subprocess_is_not_a_stall():
+    # The kernel itself sleeps in subprocess.run, but its child computes for 4 s.
+    busy = "import time; t = time.time()\nwhile time.time() - t < 4: pass"
+    nb = notebook(f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {busy!r}], check=True)\nprint('ok')")
+    execution.execute(nb, timeout=120, stall_timeout=2.0, watch_interval=0.5, kernel_name="python3")
+    assert nb.cells[0].outputs[0].text == "ok\n"
+
+
 def test_the_sphinx_extension_routes_the_build_through_the_watchdog(monkeypatch):
     from jupyter_cache.executors import utils
 
