@@ -79,7 +79,7 @@ def main() -> None:
                                   stall_timeout=args.stall_timeout)
             except execution.KernelStallError as error:
                 stalls += 1
-                seen.append(str(error).split("status messages seen for this cell: ")[1].split(").")[0])
+                seen.append(error.diagnosis)
                 print(f"stall: {error}", flush=True)
             cells += sum(1 for cell in notebook.cells if cell.get("execution_count"))
             print(f"run {runs}: {cells} cells, {stalls} stalls", flush=True)

@@ -27,7 +27,12 @@ IDLE_CPU_SHARE = 0.02
 
 
 class KernelStallError(RuntimeError):
-    """The kernel went idle while a cell's reply was still awaited."""
+    """The kernel went idle while a cell's reply was still awaited; ``diagnosis`` says what
+    the watchdog saw (the cell's status messages, the client's shell socket)."""
+
+    def __init__(self, message: str, diagnosis: str = ""):
+        super().__init__(message)
+        self.diagnosis = diagnosis
 
 
 class WatchedNotebookClient(NotebookClient):
@@ -99,11 +104,12 @@ class WatchedNotebookClient(NotebookClient):
             if cpu - before > IDLE_CPU_SHARE * self.watch_interval or self._last_message > idle_since:
                 idle_since = now
             if now - idle_since >= self.stall_timeout:
+                diagnosis = self._diagnosis()
                 return KernelStallError(
                     f"cell {cell_index} stalled: for {now - idle_since:.0f} s the kernel (pid {process.pid}) "
-                    f"used no CPU and sent no message while its reply was awaited ({self._diagnosis()}). "
+                    f"used no CPU and sent no message while its reply was awaited ({diagnosis}). "
                     "A message between kernel and client was lost; nothing is computing. See README.md, "
-                    "'If the book build stalls'.")
+                    "'If the book build stalls'.", diagnosis)
 
     def _diagnosis(self) -> str:
         """Which side lost the message: the cell's status messages, and whether a reply sits
