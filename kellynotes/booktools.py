@@ -8,7 +8,10 @@
 ``python -m kellynotes.booktools sync`` rewrites setup cells and paired notebooks;
 ``python -m kellynotes.booktools check`` reports drift (the tests run the same check);
 ``python -m kellynotes.booktools run book/<name>.md [--out file.ipynb]`` executes one
-chapter (set ``KELLYNOTES_QUICK=1`` for quick mode) and prints its text outputs.
+chapter (set ``KELLYNOTES_QUICK=1`` for quick mode) and prints its text outputs;
+``python -m kellynotes.booktools execute --cache _build/.jupyter_cache [--jobs 2]``
+executes every chapter the Jupyter Book execution cache lacks, several at a time, and
+stores them there, so that the build that follows only reads the cache (``dev.sh book``).
 """
 
 import argparse
@@ -180,13 +183,98 @@ def run_chapter(md: Path, out: Path | None = None) -> int:
     return status
 
 
+def read_chapter(md: Path):
+    """A chapter as the Jupyter Book build reads it (myst-nb's reader), so that its
+    execution-cache key (code cell sources and kernelspec) is the build's."""
+    from myst_nb.core.read import read_myst_markdown_notebook
+
+    return read_myst_markdown_notebook(md.read_text(), add_source_map=True, path=md)
+
+
+def _execute_chapter(md: Path, default_timeout: int, stall_timeout: float):
+    """Worker of :func:`execute_chapters`: ``(md, executed notebook as JSON or None, seconds,
+    slowest cell (index, seconds), error text or None)``."""
+    import time
+    import traceback
+
+    import nbformat
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    from kellynotes import execution
+
+    notebook = read_chapter(md)
+    start = time.perf_counter()
+    try:
+        client = execution.execute(notebook, cwd=str(md.parent), timeout=chapter_timeout(notebook, default_timeout),
+                                   allow_errors=False, stall_timeout=stall_timeout)
+    except (CellExecutionError, CellTimeoutError, execution.KernelStallError):
+        return md, None, time.perf_counter() - start, None, traceback.format_exc()
+    return md, nbformat.writes(notebook), time.perf_counter() - start, execution.slowest_cell(client), None
+
+
+def execute_chapters(root: Path, cache_path: Path, jobs: int = 2) -> int:
+    """Execute every chapter that the execution cache at ``cache_path`` lacks, ``jobs`` at a
+    time, and cache each one as myst-nb does (the build then reads them; keyed on cell
+    source). The most expensive chapters (largest declared cell timeout) start first.
+    Timeouts come from ``_config.yml`` and the chapter headers, as in the build. Returns
+    0, or 1 if a chapter failed (its traceback is printed and nothing is cached for it)."""
+    import time
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    import nbformat
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    config = load_config(root)
+    default_timeout = int(config.get("execute", {}).get("timeout", 1800))
+    stall_timeout = float(config.get("sphinx", {}).get("config", {}).get("kellynotes_stall_timeout", 180))
+    cache = get_cache(str(cache_path))
+    pending = []
+    for md in chapter_notebooks(root):
+        try:
+            cache.match_cache_notebook(read_chapter(md))
+        except KeyError:
+            pending.append(md)
+    pending.sort(key=lambda md: -chapter_timeout(read_chapter(md), default_timeout))
+    if not pending:
+        print("== every chapter is in the execution cache")
+        return 0
+    print(f"== executing {len(pending)} chapters, {jobs} at a time: {', '.join(md.name for md in pending)}", flush=True)
+    start, failed = time.perf_counter(), 0
+    # "spawn": every worker starts clean (no inherited zmq or jax state).
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_execute_chapter, md, default_timeout, stall_timeout) for md in pending]
+        for future in as_completed(futures):
+            md, text, seconds, slowest, error = future.result()
+            name = md.relative_to(root)
+            if error is not None:
+                failed += 1
+                print(f"!! {name} failed after {seconds:.0f} s:\n{error}", file=sys.stderr, flush=True)
+                continue
+            cache.cache_notebook_bundle(
+                CacheBundleIn(nbformat.reads(text, as_version=4), str(md), data={"execution_seconds": seconds}),
+                check_validity=False, overwrite=True)
+            print(f"   {name}: executed in {seconds:.0f} s (slowest cell #{slowest[0]}: {slowest[1]:.0f} s), "
+                  f"{time.perf_counter() - start:.0f} s since the start", flush=True)
+    return 1 if failed else 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kellynotes.booktools", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["sync", "check", "run"])
+    parser.add_argument("command", choices=["sync", "check", "run", "execute"])
     parser.add_argument("chapter", nargs="?", type=Path, help="with run: the chapter's .md file")
     parser.add_argument("--out", type=Path, help="with run: write the executed notebook here")
     parser.add_argument("--root", type=Path, default=Path.cwd())
+    parser.add_argument("--cache", type=Path, help="with execute: the Jupyter Book execution cache folder")
+    parser.add_argument("--jobs", type=int, default=2, help="with execute: chapters run at a time")
     args = parser.parse_args(argv)
+    if args.command == "execute":
+        if args.cache is None:
+            parser.error("execute needs --cache, e.g. --cache _build/.jupyter_cache")
+        return execute_chapters(args.root.resolve(), args.cache, args.jobs)
     if args.command == "run":
         if args.chapter is None:
             parser.error("run needs a chapter, e.g. book/kelly.md")
