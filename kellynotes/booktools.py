@@ -206,7 +206,7 @@ def _execute_chapter(md: Path, default_timeout: int, stall_timeout: float):
     start = time.perf_counter()
     try:
         client = execution.execute(notebook, cwd=str(md.parent), timeout=chapter_timeout(notebook, default_timeout),
-                                   allow_errors=False, stall_timeout=stall_timeout)
+                                   allow_errors=False, record_timing=False, stall_timeout=stall_timeout)
     except (CellExecutionError, CellTimeoutError, execution.KernelStallError):
         return md, None, time.perf_counter() - start, None, traceback.format_exc()
     return md, nbformat.writes(notebook), time.perf_counter() - start, execution.slowest_cell(client), None
@@ -254,9 +254,13 @@ def execute_chapters(root: Path, cache_path: Path, jobs: int = 2) -> int:
                 failed += 1
                 print(f"!! {name} failed after {seconds:.0f} s:\n{error}", file=sys.stderr, flush=True)
                 continue
-            cache.cache_notebook_bundle(
-                CacheBundleIn(nbformat.reads(text, as_version=4), str(md), data={"execution_seconds": seconds}),
-                check_validity=False, overwrite=True)
+            executed = nbformat.reads(text, as_version=4)
+            # The cache keys on code cells with all their metadata: the run must not have changed it,
+            # or the build would not find the notebook and would execute it again.
+            if cache.create_hashed_notebook(executed)[1] != cache.create_hashed_notebook(read_chapter(md))[1]:
+                raise RuntimeError(f"{name}: executing changed the notebook's cache key (cell metadata?)")
+            cache.cache_notebook_bundle(CacheBundleIn(executed, str(md), data={"execution_seconds": seconds}),
+                                        check_validity=False, overwrite=True)
             print(f"   {name}: executed in {seconds:.0f} s (slowest cell #{slowest[0]}: {slowest[1]:.0f} s), "
                   f"{time.perf_counter() - start:.0f} s since the start", flush=True)
     return 1 if failed else 0
