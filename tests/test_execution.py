@@ -58,3 +58,26 @@ def test_title_is_the_first_heading():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("text\n# MINDE: two scores\n## more")])
     assert execution.title(nb) == "MINDE: two scores"
     assert execution.title(notebook("1")) == "untitled notebook"
+
+
+def test_pre_executed_chapters_are_found_by_the_build_cache(tmp_path):
+    # dev.sh book executes chapters into the Jupyter Book cache before the build; the build
+    # only reads them if the cache key (code cells with their metadata, kernelspec) is the one
+    # myst-nb computes from the source. A run that adds per-cell metadata breaks the match.
+    from jupyter_cache import get_cache
+
+    from kellynotes import booktools
+
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_config.yml").write_text("execute:\n  timeout: 60\n")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n- file: book/one\n")
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n")
+    (tmp_path / "book" / "one.md").write_text(
+        "---\njupytext:\n  text_representation:\n    format_name: myst\nkernelspec:\n  display_name: Python 3\n"
+        "  language: python\n  name: python3\n---\n\n# One\n\n```{code-cell} ipython3\nprint(6 * 7)\n```\n")
+    cache = tmp_path / "cache"
+    assert booktools.execute_chapters(tmp_path, cache, jobs=1) == 0
+    record = get_cache(str(cache)).match_cache_notebook(booktools.read_chapter(tmp_path / "book" / "one.md"))
+    outputs = get_cache(str(cache)).get_cache_bundle(record.pk).nb.cells[0].outputs
+    assert outputs[0].text == "42\n"
+    assert booktools.execute_chapters(tmp_path, cache, jobs=1) == 0  # second time: nothing to run
