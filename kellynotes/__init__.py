@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "api", "autoencoders", "dae", "data", "divergence", "entropy", "experiments", "figures", "gaussian", "guidance",
-    "interactive", "kelly", "mixture", "montecarlo", "nets", "results", "runtime", "sampling", "sde", "semantic",
-    "spectrum", "tower", "tracing", "training", "unet",
+    "api", "autoencoders", "bounds", "classifier", "dae", "data", "divergence", "entropy", "experiments", "figures",
+    "gaussian", "guidance", "interactive", "kelly", "mixture", "montecarlo", "nets", "posterior", "results",
+    "runtime", "sampling", "sde", "semantic", "spectrum", "tower", "tracing", "training", "unet",
 )
 _API = ("estimate_mutual_information", "estimate_neural_entropy")
 
@@ -42,7 +42,8 @@ def __dir__():
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import (  # noqa: F401
-        api, autoencoders, dae, data, divergence, entropy, experiments, figures, gaussian, guidance, interactive, kelly,
-        mixture, nets, results, runtime, sampling, sde, semantic, spectrum, tower, training, unet,
+        api, autoencoders, bounds, classifier, dae, data, divergence, entropy, experiments, figures, gaussian,
+        guidance, interactive, kelly, mixture, nets, posterior, results, runtime, sampling, sde, semantic, spectrum,
+        tower, training, unet,
     )
     from .api import estimate_mutual_information, estimate_neural_entropy  # noqa: F401
