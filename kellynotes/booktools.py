@@ -232,13 +232,15 @@ def execute_chapters(root: Path, cache_path: Path, jobs: int = 2) -> int:
     default_timeout = int(config.get("execute", {}).get("timeout", 1800))
     stall_timeout = float(config.get("sphinx", {}).get("config", {}).get("kellynotes_stall_timeout", 180))
     cache = get_cache(str(cache_path))
+    sources = {md: read_chapter(md) for md in chapter_notebooks(root)}  # each chapter read once
+    keys = {md: cache.create_hashed_notebook(notebook)[1] for md, notebook in sources.items()}
     pending = []
-    for md in chapter_notebooks(root):
+    for md, notebook in sources.items():
         try:
-            cache.match_cache_notebook(read_chapter(md))
+            cache.match_cache_notebook(notebook)
         except KeyError:
             pending.append(md)
-    pending.sort(key=lambda md: -chapter_timeout(read_chapter(md), default_timeout))
+    pending.sort(key=lambda md: -chapter_timeout(sources[md], default_timeout))
     if not pending:
         print("== every chapter is in the execution cache")
         return 0
@@ -257,7 +259,7 @@ def execute_chapters(root: Path, cache_path: Path, jobs: int = 2) -> int:
             executed = nbformat.reads(text, as_version=4)
             # The cache keys on code cells with all their metadata: the run must not have changed it,
             # or the build would not find the notebook and would execute it again.
-            if cache.create_hashed_notebook(executed)[1] != cache.create_hashed_notebook(read_chapter(md))[1]:
+            if cache.create_hashed_notebook(executed)[1] != keys[md]:
                 raise RuntimeError(f"{name}: executing changed the notebook's cache key (cell metadata?)")
             cache.cache_notebook_bundle(CacheBundleIn(executed, str(md), data={"execution_seconds": seconds}),
                                         check_validity=False, overwrite=True)
