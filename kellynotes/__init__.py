@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "api", "autoencoders", "bounds", "classifier", "dae", "data", "divergence", "entropy", "experiments", "figures",
-    "gaussian", "guidance", "interactive", "kelly", "mixture", "montecarlo", "nets", "posterior", "results",
+    "gaussian", "guidance", "images", "interactive", "kelly", "mixture", "montecarlo", "nets", "posterior", "results",
     "runtime", "sampling", "sde", "semantic", "spectrum", "tower", "tracing", "training", "unet",
 )
 _API = ("estimate_mutual_information", "estimate_neural_entropy")

@@ -31,9 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import __version__, data, entropy, guidance, sampling, training
+from . import __version__, classifier, data, entropy, guidance, images, sampling, training
 from .sde import VPSDE
-from .unet import UNet, UNetConfig
 
 __all__ = ["NeuralEntropyConfig", "run_neural_entropy", "load_artifact", "ARTIFACT_KEYS", "device_report",
            "PEAK_FLOPS"]
@@ -54,8 +53,9 @@ class NeuralEntropyConfig:
     label_dropout: float = 0.2
     s_min: float = 1e-3
     estimate_images: int = 360  # held-out images used by the estimators
-    num_samples: int = 20_000  # Monte Carlo samples per total
-    estimate_batch_size: int = 8192  # network calls per compiled estimator batch (memory ~ this)
+    # the totals, the bounded estimate, the loss gap and the posterior along the noise
+    label_information: images.LabelInformationConfig = field(default_factory=images.LabelInformationConfig)
+    reference_classifier: classifier.ClassifierConfig = field(default_factory=classifier.ClassifierConfig)
     rate_points: int = 24
     rate_samples: int = 1024
     guidance_weights: tuple[float, ...] = (0.0, 1.0, 3.0)
@@ -71,8 +71,9 @@ class NeuralEntropyConfig:
         """The preset for ``dataset``: the CPU default for ``digits``; for MNIST,
         Fashion-MNIST and CIFAR-10 the sizes used for the cached single-GPU runs
         (bf16 compute; estimates on 1000 held-out images, like the paper's)."""
-        gpu_estimates = dict(estimate_images=1000, num_samples=50_000, rate_points=40, rate_samples=2048,
-                             samples_per_class=8, guidance_weights=(0.0, 1.0, 3.0))
+        gpu_information = images.LabelInformationConfig(num_samples=50_000, batch_size=64)
+        gpu_estimates = dict(estimate_images=1000, label_information=gpu_information, rate_points=40,
+                             rate_samples=2048, samples_per_class=8, guidance_weights=(0.0, 1.0, 3.0))
         presets = {
             "digits": {},
             "mnist": dict(channels=32, channel_multipliers=(1, 2, 4), attention_resolutions=(7,), blocks_per_level=2,
@@ -80,10 +81,12 @@ class NeuralEntropyConfig:
                                                  steps_per_call=500, checkpoint_every=2000,
                                                  compute_dtype="bfloat16"), **gpu_estimates),
             "cifar10": dict(channels=64, channel_multipliers=(1, 2, 2, 2), attention_resolutions=(16,),
-                            blocks_per_level=2, estimate_batch_size=1024,
+                            blocks_per_level=2,
                             fit=training.FitConfig(steps=20_000, batch_size=128, learning_rate=5e-4,
                                                    warmup_steps=500, steps_per_call=250, checkpoint_every=1000,
-                                                   compute_dtype="bfloat16"), **gpu_estimates),
+                                                   compute_dtype="bfloat16"),
+                            **{**gpu_estimates, "label_information": replace(gpu_information, total_batch_size=1024,
+                                                                             batch_size=16)}),
         }
         presets["fashion_mnist"] = presets["mnist"]
         if dataset not in presets:
@@ -95,8 +98,16 @@ class NeuralEntropyConfig:
         return replace(self, name=self.artifact_name + "-quick",
                        fit=replace(self.fit, steps=20, batch_size=16, steps_per_call=10, checkpoint_every=10,
                                    warmup_steps=2),
-                       channels=16, estimate_images=64, num_samples=256, rate_points=4, rate_samples=64,
-                       samples_per_class=1, guidance_weights=(0.0, 2.0))
+                       channels=16, estimate_images=64, label_information=self.label_information.quick(),
+                       reference_classifier=self.reference_classifier.quick(),
+                       rate_points=4, rate_samples=64, samples_per_class=1, guidance_weights=(0.0, 2.0))
+
+    def image_model(self) -> images.ImageModelConfig:
+        """The U-Net and its training, as :func:`kellynotes.images.fit_image_model` takes them."""
+        return images.ImageModelConfig(channels=self.channels, channel_multipliers=self.channel_multipliers,
+                                       attention_resolutions=self.attention_resolutions,
+                                       blocks_per_level=self.blocks_per_level, fit=self.fit,
+                                       label_dropout=self.label_dropout, s_min=self.s_min)
 
 
 def _git_commit() -> str:
@@ -172,35 +183,34 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
     train_set = data.load(config.dataset, "train", **options)
     test_set = data.load(config.dataset, "test", **options)
     height, width, channels = train_set.images.shape[1:]
-    to_vectors = lambda images: (2.0 * images - 1.0).reshape(len(images), -1)  # noqa: E731
-    x_train, x_test = to_vectors(train_set.images), to_vectors(test_set.images)[: config.estimate_images]
-    y_train, y_test = train_set.labels, test_set.labels[: config.estimate_images]
-
-    unet_config = UNetConfig((height, width, channels), num_classes=train_set.num_classes, channels=config.channels,
-                             channel_multipliers=config.channel_multipliers,
-                             attention_resolutions=config.attention_resolutions,
-                             blocks_per_level=config.blocks_per_level, groups=min(8, config.channels // 2))
-    network = UNet(unet_config, key=key_model)
+    num_classes = train_set.num_classes
+    x_train = images.to_vectors(train_set.images)
+    test_images, y_test = test_set.images[: config.estimate_images], test_set.labels[: config.estimate_images]
+    x_test = images.to_vectors(test_images)
     sde = VPSDE()
-
-    def loss_fn(network, batch, key):
-        return entropy.denoising_loss(network, sde, batch["x"], batch["y"], key, s_min=config.s_min,
-                                      label_dropout=config.label_dropout)
-
-    fit_config = replace(config.fit, progress=progress)
-    fitted = training.fit(loss_fn, network, {"x": x_train, "y": y_train}, fit_config, key=key_fit,
-                          checkpoint_dir=checkpoint_dir)
-    model = entropy.EntropyModel(fitted.ema_model, sde, config.s_min)
+    model, fitted = images.fit_image_model(key_model, key_fit, train_set.images, train_set.labels,
+                                           num_classes=num_classes, config=config.image_model(), sde=sde,
+                                           checkpoint_dir=checkpoint_dir, progress=progress)
     field_fn = model.entropy_field
 
     timings = dict(training_s=fitted.total_wall_time_s)  # every job of a run split over several
     clock = time.perf_counter()
+    reference = images.reference_classifier(jax.random.fold_in(key_estimate, 1), train_set.images,
+                                            train_set.labels, num_classes=num_classes,
+                                            config=config.reference_classifier, progress=progress)
+    reference_log_q = reference.log_probabilities(test_images)
+    timings["reference_classifier_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    label_information = images.measure_label_information(
+        model, test_images, y_test, key=jax.random.fold_in(key_estimate, 2), num_classes=num_classes,
+        config=config.label_information, reference_log_probabilities=reference_log_q)
+    # MINDE on the training images too: memorisation shows as a gap between the two.
+    minde_train = entropy.mutual_information_minde(
+        field_fn, sde, x_train[: config.estimate_images], train_set.labels[: config.estimate_images],
+        key=jax.random.fold_in(key_estimate, 3), num_samples=config.label_information.num_samples,
+        s_min=config.s_min, batch_size=config.label_information.total_batch_size)
+    timings["label_information_s"] = time.perf_counter() - clock
     keys = jax.random.split(key_estimate, 6)
-    totals = dict(num_samples=config.num_samples, s_min=config.s_min, batch_size=config.estimate_batch_size)
-    s_x = entropy.neural_entropy(field_fn, sde, x_test, key=keys[0], **totals)
-    s_x_given_y = entropy.neural_entropy(field_fn, sde, x_test, key=keys[1], y=y_test, **totals)
-    minde = entropy.mutual_information_minde(field_fn, sde, x_test, y_test, key=keys[2], **totals)
-    timings["totals_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     s_grid = np.geomspace(config.s_min, sde.T, config.rate_points)
     rates = dict(
@@ -232,8 +242,11 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
     artifact = dict(
         name=config.artifact_name, kind="neural-entropy",
         config=asdict(config),
-        results=dict(neural_entropy_x=estimate(s_x), neural_entropy_x_given_y=estimate(s_x_given_y),
-                     mutual_information_minde=estimate(minde), dimension=int(x_train.shape[1]),
+        results=dict(neural_entropy_x=estimate(label_information.neural_entropy_x),
+                     neural_entropy_x_given_y=estimate(label_information.neural_entropy_x_given_y),
+                     mutual_information_minde=estimate(label_information.minde),
+                     mutual_information_minde_train_images=estimate(minde_train),
+                     label_information=label_information.as_dict(), dimension=int(x_train.shape[1]),
                      images_for_estimates=int(x_test.shape[0]), units="nats",
                      guidance_weights=list(config.guidance_weights), sample_labels=np.asarray(labels).tolist()),
         training=dict(loss_steps=fitted.loss_steps.tolist(), loss=fitted.loss.tolist(),
@@ -244,6 +257,12 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
     results_dir.mkdir(parents=True, exist_ok=True)
     arrays = dict(s=s_grid, **{f"{name}": curve.rate for name, curve in rates.items()},
                   **{f"{name}_stderr": curve.stderr for name, curve in rates.items()}, **grids)
+    if label_information.curve is not None:
+        curve = label_information.curve
+        arrays.update(posterior_s=curve.s, posterior_conditional_entropy=curve.conditional_entropy,
+                      posterior_conditional_entropy_stderr=curve.conditional_entropy_stderr,
+                      posterior_information=curve.information, posterior_information_stderr=curve.information_stderr,
+                      posterior_accuracy=curve.accuracy)
     np.savez_compressed(results_dir / f"{config.artifact_name}.npz", **arrays)
     path = results_dir / f"{config.artifact_name}.json"
     path.write_text(json.dumps(artifact, indent=1))

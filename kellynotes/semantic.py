@@ -55,6 +55,7 @@ __all__ = [
     "InformationCurve",
     "SemanticProfile",
     "accumulate_rate",
+    "information_loss_rate",
     "accumulated_minde",
     "class_label_entropy_curves",
     "class_semantic_rates",
@@ -356,3 +357,24 @@ def accumulate_rate(curve: RateCurve) -> InformationCurve:
         coefficients[i, i + 1 :] += 0.5 * step[i:]
     coefficients = coefficients * s[None, :]
     return InformationCurve(s, coefficients @ rate, np.sqrt((coefficients**2) @ stderr**2))
+
+
+def information_loss_rate(curve: InformationCurve) -> RateCurve:
+    r"""$-dI(\tilde{\mathbf X}_s;Y)/ds$ (nats per unit $s$) of an information curve sampled on a grid: the
+    inverse of :func:`accumulate_rate`, by second-order finite differences (``np.gradient`` on the
+    non-uniform grid, second order at the ends too).
+
+    For curves measured at each $s$ with the same noise (e.g. the posterior route of
+    :func:`kellynotes.posterior.noisy_label_information`), whose errors are strongly correlated
+    along $s$. The standard errors here treat the points as independent, which for such curves
+    overstates them: read them as an upper bound.
+    """
+    s = check.as_float_array(curve.s, "curve.s", ndim=1)
+    value = check.as_float_array(curve.value, "curve.value", ndim=1)
+    stderr = check.as_float_array(curve.stderr, "curve.stderr", ndim=1)
+    if not (s.shape == value.shape == stderr.shape) or s.size < 3 or np.any(s <= 0) or np.any(np.diff(s) <= 0):
+        raise ValueError(f"an information curve needs >= 3 increasing positive times matching its values, got s={s}")
+    rate = -np.gradient(value, s, edge_order=2)
+    # np.gradient is linear in the values: the same weights on the standard errors, in quadrature.
+    weights = np.stack([np.gradient(np.eye(s.size)[j], s, edge_order=2) for j in range(s.size)])  # weights[j, i]
+    return RateCurve(s, rate, np.sqrt((weights**2).T @ stderr**2))

@@ -249,7 +249,9 @@ def fit(
     if checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT).exists():
         state = load_checkpoint(checkpoint_dir, state)
         saved = json.loads((checkpoint_dir / METADATA).read_text())
-        if saved["config"] != asdict(config):
+        # a progress bar does not change the run: a job may resume with or without one
+        essential = lambda settings: {k: v for k, v in settings.items() if k != "progress"}  # noqa: E731
+        if essential(saved["config"]) != essential(asdict(config)):
             raise ValueError(f"the checkpoint in {checkpoint_dir} was written with a different FitConfig: "
                              f"{saved['config']} (now {asdict(config)}); use another directory")
         history = dict(loss_steps=saved["loss_steps"], loss=saved["loss"])

@@ -28,6 +28,18 @@ def _check_neural_entropy(meta, arrays):
         assert arrays[f"samples_w{w:g}"].shape == arrays["samples_unconditional"].shape
     assert len(meta["training"]["loss"]) == len(meta["training"]["loss_steps"]) > 0
     assert np.all(np.isfinite(meta["training"]["loss"]))
+    info = meta["results"].get("label_information")  # runs stored before issue 16 lack it
+    if info is not None:
+        # Barber-Agakov bounds with the plug-in H(Y): at most H(Y) <= log K by construction.
+        upper = info["label_entropy"]["value"]
+        assert info["bounded"]["value"] <= upper + 1e-9 <= np.log(10) + 2e-9
+        assert info["sandwich"]["lower"]["value"] <= upper + 1e-9
+        np.testing.assert_allclose(info["loss_gap"]["value"],
+                                   info["bounded"]["value"] + info["unconditional_excess"]["value"], atol=1e-6)
+        curve = arrays["posterior_s"]
+        for key in ("posterior_information", "posterior_conditional_entropy", "posterior_accuracy"):
+            assert arrays[key].shape == curve.shape
+        assert np.all(arrays["posterior_information"] <= upper + 1e-9)
 
 
 def _check_spectra(meta, arrays):

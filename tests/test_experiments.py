@@ -24,6 +24,10 @@ def test_quick_run_writes_a_complete_artifact(artifact):
     for key in ("neural_entropy_x", "neural_entropy_x_given_y", "mutual_information_minde"):
         assert np.isfinite(meta["results"][key]["value"]) and meta["results"][key]["stderr"] >= 0
     assert len(meta["training"]["loss"]) == 2  # 20 steps in calls of 10
+    info = meta["results"]["label_information"]
+    assert info["bounded"]["value"] <= info["label_entropy"]["value"] + 1e-12 and info["sandwich"] is not None
+    assert arrays["posterior_information"].shape == arrays["posterior_s"].shape == (2,)
+    assert set(meta["timings"]) >= {"training_s", "reference_classifier_s", "label_information_s"}
     assert arrays["rate_x"].shape == arrays["s"].shape == (4,)
     assert arrays["samples_w2"].shape == (10, 8, 8, 1) and arrays["samples_w2"].dtype == np.uint8
     assert arrays["samples_unconditional"].shape == (10, 8, 8, 1)

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import equinox as eqx
@@ -66,7 +67,9 @@ def test_killed_and_resumed_run_ends_with_identical_parameters(tmp_path):
     reference = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1))
     killed_at_step_40(tmp_path)
     assert json.loads((tmp_path / training.METADATA).read_text())["step"] == 40
-    resumed = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1), checkpoint_dir=tmp_path)
+    # A progress bar does not change the run, so a job with one resumes a job without one.
+    resumed = training.fit(loss_fn, model, data, replace(CONFIG, progress=True), key=jax.random.key(1),
+                           checkpoint_dir=tmp_path)
     assert resumed.resumed_from == 40
     for u, v in zip(leaves(reference.model) + leaves(reference.ema_model), leaves(resumed.model) + leaves(resumed.ema_model)):
         np.testing.assert_array_equal(u, v)
