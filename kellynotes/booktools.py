@@ -206,7 +206,8 @@ def _execute_chapter(md: Path, default_timeout: int, stall_timeout: float):
     start = time.perf_counter()
     try:
         client = execution.execute(notebook, cwd=str(md.parent), timeout=chapter_timeout(notebook, default_timeout),
-                                   allow_errors=False, record_timing=False, stall_timeout=stall_timeout)
+                                   allow_errors=False, record_timing=False, stall_timeout=stall_timeout,
+                                   stall_retries=execution.STALL_RETRIES)
     except (CellExecutionError, CellTimeoutError, execution.KernelStallError):
         return md, None, time.perf_counter() - start, None, traceback.format_exc()
     return md, nbformat.writes(notebook), time.perf_counter() - start, execution.slowest_cell(client), None

@@ -9,7 +9,8 @@ was lost (the lost wake-up of ipykernel 7's shell channel thread, see README.md,
 samples the kernel process's CPU time and the cell's messages every few seconds,
 and when the kernel has neither used CPU nor sent a message for ``stall_timeout``
 seconds it stops the run with :class:`KernelStallError`, saying which cell stalled
-and which of the kernel's status messages for it had arrived.
+and which of the kernel's status messages for it had arrived. The book build then runs
+that notebook once more in a fresh kernel (``STALL_RETRIES``) before it gives up.
 
 Used by ``python -m kellynotes.booktools run`` and, as a Sphinx extension (listed in
 ``_config.yml``), by every notebook execution of the Jupyter Book build.
@@ -24,6 +25,10 @@ from traitlets import Float
 
 # Below this share of one core the kernel counts as idle (an idle ipykernel uses ~0.1 %).
 IDLE_CPU_SHARE = 0.02
+# Fresh-kernel reruns of a stalled notebook in the book build: a stall was seen again with
+# ipykernel 6 under heavy load (a reply sat unread in the client's shell socket), once in a
+# few hundred chapter runs; a rerun costs one chapter and is reported.
+STALL_RETRIES = 1
 
 
 class KernelStallError(RuntimeError):
@@ -126,17 +131,28 @@ class WatchedNotebookClient(NotebookClient):
         return f"status messages seen for this cell: {seen}; {where}"
 
 
-def execute(notebook, cwd=None, **kwargs) -> WatchedNotebookClient:
+def execute(notebook, cwd=None, *, stall_retries: int = 0, **kwargs) -> WatchedNotebookClient:
     """Execute ``notebook`` in place (in folder ``cwd``) with the stall watchdog.
 
     Takes the arguments of :func:`nbclient.execute`; extra keyword arguments go to
-    :class:`WatchedNotebookClient` (e.g. ``timeout``, ``stall_timeout``). Returns the
-    client, whose ``cell_seconds`` holds each code cell's wall time.
+    :class:`WatchedNotebookClient` (e.g. ``timeout``, ``stall_timeout``). After a stall the
+    whole notebook runs again in a fresh kernel, up to ``stall_retries`` times (each retry is
+    reported on stderr); a cell error or timeout is never retried. Returns the client, whose
+    ``cell_seconds`` holds each code cell's wall time.
     """
+    import sys
+
     resources = {"metadata": {"path": cwd}} if cwd else {}
-    client = WatchedNotebookClient(nb=notebook, resources=resources, **kwargs)
-    client.execute()
-    return client
+    for attempt in range(stall_retries + 1):
+        client = WatchedNotebookClient(nb=notebook, resources=resources, **kwargs)
+        try:
+            client.execute()
+            return client
+        except KernelStallError as error:
+            if attempt == stall_retries:
+                raise
+            print(f"kellynotes: '{title(notebook)}': {error} Running the notebook again in a fresh kernel "
+                  f"(retry {attempt + 1} of {stall_retries}).", file=sys.stderr, flush=True)
 
 
 def slowest_cell(client: WatchedNotebookClient) -> tuple[int, float]:
@@ -168,9 +184,11 @@ def setup(app):
 
     logger = logging.getLogger(__name__)
     app.add_config_value("kellynotes_stall_timeout", 180.0, "env", [float, int])
+    app.add_config_value("kellynotes_stall_retries", STALL_RETRIES, "env", [int])
 
     def watched(notebook, cwd=None, **kwargs):
-        client = execute(notebook, cwd=cwd, stall_timeout=float(app.config.kellynotes_stall_timeout), **kwargs)
+        client = execute(notebook, cwd=cwd, stall_timeout=float(app.config.kellynotes_stall_timeout),
+                         stall_retries=int(app.config.kellynotes_stall_retries), **kwargs)
         index, seconds = slowest_cell(client)
         logger.info(f"kellynotes: '{title(notebook)}': slowest cell #{index} took {seconds:.1f} s "
                     f"(per-cell timeout {kwargs.get('timeout')} s)")

@@ -44,6 +44,7 @@ def test_the_sphinx_extension_routes_the_build_through_the_watchdog(monkeypatch)
     class App:
         class config:
             kellynotes_stall_timeout = 2.0
+            kellynotes_stall_retries = 0  # the build's default of 1 would only double the wait here
 
         def add_config_value(self, *args):
             pass
@@ -81,3 +82,19 @@ def test_pre_executed_chapters_are_found_by_the_build_cache(tmp_path):
     outputs = get_cache(str(cache)).get_cache_bundle(record.pk).nb.cells[0].outputs
     assert outputs[0].text == "42\n"
     assert booktools.execute_chapters(tmp_path, cache, jobs=1) == 0  # second time: nothing to run
+
+
+def test_a_stalled_notebook_runs_again_in_a_fresh_kernel_when_retries_are_allowed(tmp_path, capsys):
+    # The first run stalls (a sleep looks like a lost reply); the marker file it leaves makes
+    # the second run, in a fresh kernel, go through. Without retries the stall is raised.
+    marker = tmp_path / "first-run-done"
+    source = (f"import pathlib, time\nmarker = pathlib.Path({str(marker)!r})\n"
+              "if not marker.exists():\n    marker.touch()\n    time.sleep(60)\nprint('second run')")
+    with pytest.raises(execution.KernelStallError):
+        execution.execute(notebook(source), timeout=120, stall_timeout=2.0, watch_interval=0.5,
+                          kernel_name="python3")
+    marker.unlink()
+    nb = notebook(source)
+    execution.execute(nb, stall_retries=1, timeout=120, stall_timeout=2.0, watch_interval=0.5, kernel_name="python3")
+    assert nb.cells[0].outputs[0].text == "second run\n"
+    assert "retry 1 of 1" in capsys.readouterr().err

@@ -42,6 +42,7 @@ def test_image_input_gives_the_bounded_estimate_and_the_sandwich(result):
         assert np.isfinite(estimate.value) and estimate.stderr >= 0
     assert info.curve.s.shape == info.curve.information.shape == (2,)
     assert set(info.seconds) >= {"bounded_and_loss_gap", "minde", "entropy_difference", "curve"}
+    assert set(result.seconds) >= {"training", "reference_classifier", *info.seconds}
     assert info.as_dict()["sandwich"]["upper"]["value"] == h
 
 
@@ -88,3 +89,17 @@ def test_bad_images_and_labels_are_named():
         api.ImageInformationConfig(held_out_fraction=1.0)
     with pytest.raises(ValueError, match=r"\(N, H, W\[, C\]\)"):
         api.estimate_mutual_information(x.reshape(200, -1)[:, :1].ravel(), y, key=key)
+
+
+def test_the_chapters_table_shows_every_estimate_and_names_old_runs(result):
+    from kellynotes.figures import manifolds
+
+    info = result.information
+    new = {"results": {"label_information": info.as_dict(), "mutual_information_minde": {"value": 1.0, "stderr": 0.1}}}
+    old = {"results": {"mutual_information_minde": {"value": 3.4, "stderr": 0.05}}}
+    table = manifolds.label_information_table({"new run": new, "old run": old}, {"old run": "python -m x"})
+    new_row = next(line for line in table.splitlines() if line.startswith("new run"))
+    assert f"{info.bounded.value:6.2f} ± {info.bounded.stderr:4.2f}" in new_row
+    assert f"{info.unconditional_excess.value:6.2f}" in new_row
+    old_row = next(line for line in table.splitlines() if line.startswith("old run"))
+    assert "stored before" in old_row and "rerun `python -m x`" in old_row and "3.40 ± 0.05" in old_row

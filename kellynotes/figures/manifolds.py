@@ -144,23 +144,23 @@ def label_information_table(runs: Mapping[str, dict], commands: Mapping[str, str
     and on training images, Eq. 52, and the seconds the bounded estimate took. A run stored
     before these estimates existed gets a line saying so, with its command from ``commands``.
     """
-    fmt = lambda e: f"{e['value']:5.2f} ± {e['stderr']:4.2f}"  # noqa: E731
-    header = (f"{'run':26s} {'H(Y)':>11s} {'CNN bound':>11s} {'bounded':>11s} {'acc':>5s} {'loss gap':>11s} "
-              f"{'uncond. excess':>14s} {'MINDE':>11s} {'MINDE train':>11s} {'Eq. 52':>11s} {'s':>5s}")
+    fmt = lambda e: f"{e['value']:6.2f} ± {e['stderr']:4.2f}"  # noqa: E731
+    header = (f"{'run':28s} {'H(Y)':>13s} {'CNN bound':>13s} {'bounded':>13s} {'acc':>5s} {'loss gap':>13s} "
+              f"{'uncond. excess':>14s} {'MINDE':>13s} {'MINDE train':>13s} {'Eq. 52':>13s} {'s':>5s}")
     lines = [header, "-" * len(header)]
     for title, meta in runs.items():
         r = meta["results"]
         info = r.get("label_information")
         if info is None:
             command = (commands or {}).get(title, "")
-            lines.append(f"{title:26s} stored before the bounded estimates existed (no model is stored to re-evaluate); "
+            lines.append(f"{title:28s} stored before the bounded estimates existed (no model is stored to re-evaluate); "
                          f"MINDE {fmt(r['mutual_information_minde'])}" + (f"; rerun `{command}`" if command else ""))
             continue
-        sandwich = info["sandwich"]
-        lower = fmt(sandwich["lower"]) if sandwich else "-"
+        lower = fmt(info["sandwich"]["lower"]) if info["sandwich"] else "-"
         train = r.get("mutual_information_minde_train_images")
-        lines.append(f"{title:26s} {fmt(info['label_entropy'])} {lower:>11s} {fmt(info['bounded'])} "
+        train = fmt(train) if train else "-"
+        lines.append(f"{title:28s} {fmt(info['label_entropy'])} {lower:>13s} {fmt(info['bounded'])} "
                      f"{info['accuracy']:5.3f} {fmt(info['loss_gap'])} {fmt(info['unconditional_excess']):>14s} "
-                     f"{fmt(info['minde'])} {fmt(train) if train else '-':>11s} {fmt(info['entropy_difference'])} "
+                     f"{fmt(info['minde'])} {train:>13s} {fmt(info['entropy_difference'])} "
                      f"{info['seconds']['bounded_and_loss_gap']:5.0f}")
     return "\n".join(lines)
