@@ -7,7 +7,7 @@ rate curves and totals $S_{\\rm NN}^{\\mathbf X}$, $S_{\\rm NN}^{\\mathbf X\\mid
 (nats, with standard errors), the label information every other way
 (:func:`kellynotes.images.measure_label_information`: the bounded estimate from the model's
 own class posterior, the sandwich of a reference CNN, the loss gap and its unconditional
-excess, Eq. 52, MINDE on training images, and $H(Y\mid\tilde{\mathbf X}_s)$ along the noise), and
+excess, Eq. 52, MINDE on training images, and $H(Y\\mid\\tilde{\\mathbf X}_s)$ along the noise), and
 draws sample grids (unconditional, per class, and with guidance). It writes ``<name>.json`` (config, numbers, training curve, provenance:
 package version and git commit, device, wall time, date) and ``<name>.npz`` (curves
 and uint8 sample grids) into the results folder the book reads. Checkpoints go to a

@@ -105,7 +105,7 @@ class LabelInformationConfig:
                        curve_time_samples=4, curve_images=32)
 
     def curve_grid(self, sde: VPSDE, s_min: float) -> np.ndarray:
-        """The $s$ values of the curve: evenly spaced in log-SNR from $s = 10\,s_{\min}$ to ``curve_s_max``
+        r"""The $s$ values of the curve: evenly spaced in log-SNR from $s = 10\,s_{\min}$ to ``curve_s_max``
         (the scale on which class information is lost: most points where the SNR is near 1)."""
         if not self.curve_points:
             return np.zeros(0)
