@@ -55,13 +55,18 @@ def measure(name: str, config: images.ImageModelConfig) -> dict:
                 final_loss=float(fitted.loss[-1]), seconds=time.perf_counter() - start)
 
 
+def fmt(estimate) -> str:
+    """``value ± stderr`` of an Estimate or of its stored dict."""
+    if isinstance(estimate, dict):
+        estimate = entropy.Estimate(estimate["value"], estimate["stderr"], estimate["num_samples"])
+    return f"{estimate.value:5.2f} ± {estimate.stderr:4.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=["steps-1000", "dropout-0.5", "half-data"],
                         choices=list(VARIANTS))
     args = parser.parse_args()
-    fmt = lambda e: f"{e['value'] if isinstance(e, dict) else e.value:5.2f} ± " \
-                    f"{e['stderr'] if isinstance(e, dict) else e.stderr:4.2f}"  # noqa: E731
     header = (f"{'variant':12s} {'bounded':>11s} {'acc':>5s} {'loss gap':>11s} {'uncond. excess':>14s} "
               f"{'MINDE':>11s} {'MINDE train':>11s} {'sR(1e-3)':>8s} {'sR(1e-2)':>8s} {'loss':>6s} {'cost s':>6s}")
     print(header)
