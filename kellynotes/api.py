@@ -170,8 +170,6 @@ def _image_mutual_information(x, y, key, config: ImageInformationConfig, progres
     x = _check_images(x)
     if np.asarray(y).shape != (x.shape[0],):
         raise ValueError(f"images need one integer label each: {x.shape[0]} images, labels of shape {np.shape(y)}")
-    if not np.issubdtype(np.asarray(y).dtype, np.integer):
-        raise ValueError(f"the labels of images must be integers 0..K-1, got dtype {np.asarray(y).dtype}")
     labels, num_classes = bounds.check_labels(y)
     key_split, key_model, key_fit, key_reference, key_estimate = jax.random.split(key, 5)
     train_index, held_out_index = held_out_split(labels, config.held_out_fraction, key_split)
@@ -182,7 +180,7 @@ def _image_mutual_information(x, y, key, config: ImageInformationConfig, progres
     reference_log_q = None
     if config.reference_classifier is not None:
         clock = time.perf_counter()
-        reference = images.reference_classifier(key_reference, x[train_index], labels[train_index],
+        reference = classifier.train_classifier(key_reference, x[train_index], labels[train_index],
                                                 num_classes=num_classes, config=config.reference_classifier,
                                                 progress=progress)
         reference_log_q = reference.log_probabilities(x[held_out_index])

@@ -200,7 +200,7 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
 
     timings = dict(training_s=fitted.total_wall_time_s)  # every job of a run split over several
     clock = time.perf_counter()
-    reference = images.reference_classifier(jax.random.fold_in(key_estimate, 1), train_set.images,
+    reference = classifier.train_classifier(jax.random.fold_in(key_estimate, 1), train_set.images,
                                             train_set.labels, num_classes=num_classes,
                                             config=config.reference_classifier, progress=progress)
     reference_log_q = reference.log_probabilities(test_images)

@@ -14,7 +14,7 @@ r"""Labelled images: a class-conditional U-Net, and the label information it mea
   - **MINDE** (Eq. 14) and the **entropy difference** $S^{\mathbf X}_{\rm NN} - S^{\mathbf X\mid Y}_{\rm NN}$ (Eq. 52), which
     are not bounded by $H(Y)$;
   - the **sandwich** of :mod:`kellynotes.bounds` when a reference classifier's probabilities are
-    given (:func:`reference_classifier` trains one);
+    given (e.g. of :func:`kellynotes.classifier.train_classifier`, trained on the training images only);
   - optionally $H(Y\mid\tilde{\mathbf X}_s)$ and $I(\tilde{\mathbf X}_s;Y)$ along the noise
     (:func:`kellynotes.posterior.noisy_label_information`).
 
@@ -30,13 +30,13 @@ import jax
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from . import bounds, classifier, entropy, posterior, training
+from . import bounds, entropy, posterior, training
 from .montecarlo import Estimate
 from .sde import VPSDE
 from .unet import UNet, UNetConfig
 
 __all__ = ["ImageModelConfig", "LabelInformation", "LabelInformationConfig", "fit_image_model",
-           "measure_label_information", "reference_classifier", "to_vectors"]
+           "measure_label_information", "to_vectors"]
 
 
 @dataclass(frozen=True)
@@ -150,14 +150,6 @@ class LabelInformation:
             entropy_difference=estimate(self.entropy_difference),
             sandwich=None if self.sandwich is None else self.sandwich.as_dict(),
             inside_sandwich=self.inside_sandwich(), seconds={k: round(v, 2) for k, v in self.seconds.items()})
-
-
-def reference_classifier(key: PRNGKeyArray, train_images, train_labels, *, num_classes: int,
-                         config: classifier.ClassifierConfig = classifier.ClassifierConfig(),
-                         progress: bool = False) -> classifier.TrainedClassifier:
-    """The reference CNN of the sandwich, trained on the training images only."""
-    return classifier.train_classifier(key, train_images, train_labels, num_classes=num_classes, config=config,
-                                       progress=progress)
 
 
 def measure_label_information(model: entropy.EntropyModel, images: Float[Array, "N H W C"], labels: Int[Array, " N"],
