@@ -54,7 +54,7 @@ class NeuralEntropyConfig:
     blocks_per_level: int = 1
     fit: training.FitConfig = field(default_factory=lambda: training.FitConfig(
         steps=4000, batch_size=64, learning_rate=1e-3, warmup_steps=200, steps_per_call=100, checkpoint_every=500))
-    label_dropout: float = 0.2
+    label_dropout: float = 0.5  # the measured digits default (kellynotes.images.ImageModelConfig)
     s_min: float = 1e-3
     estimate_images: int = 360  # held-out images used by the estimators
     # the totals, the bounded estimate, the loss gap and the posterior along the noise

@@ -49,7 +49,10 @@ class ImageModelConfig:
     blocks_per_level: int = 1
     fit: training.FitConfig = field(default_factory=lambda: training.FitConfig(
         steps=4000, batch_size=64, learning_rate=1e-3, warmup_steps=200, steps_per_call=100, checkpoint_every=500))
-    label_dropout: float = 0.2
+    # 0.5, not 0.2: on the digits the unconditional branch is then as good a model as the mixture of
+    # the conditional ones within 0.9 nats instead of 2.4, and the bounded estimate is unchanged
+    # (benchmarks/minde_excess.py; 0.8 starves the conditional branches: accuracy 0.96, bound 2.09).
+    label_dropout: float = 0.5
     s_min: float = 1e-3
 
 
