@@ -7,9 +7,9 @@
 One τ point of ``run_autoencoders`` is: build a ``dae.SplitDiffusionAutoencoder``, train it
 (``dae_fit``), then for each of its two latents (semantic, perceptual) draw the latents of the
 reference and held-out images, their kNN label accuracies, and one I(Z;Y) estimate
-(``kellynotes.estimate_mutual_information``: train a label-conditional entropy MLP on (z, y),
-then MINDE and the entropy difference from ``information_samples`` draws each, and a
-two-point rate curve); at τ = ``tsne_tau_fraction`` also a t-SNE of each latent.
+(``entropy.train`` of a label-conditional entropy MLP on the reference pairs (z, y), then MINDE
+and the entropy difference on the same pairs from ``information_samples`` draws each); at
+τ = ``tsne_tau_fraction`` also a t-SNE of each latent.
 
 Part 1, small scale, measured end to end: the digits preset
 (``AutoencoderConfig.for_dataset("digits")``: 8x8 images, 700 steps of batch 128, D_Z = 8

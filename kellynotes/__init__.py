@@ -16,10 +16,10 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "api", "autoencoders", "bounds", "classifier", "dae", "data", "divergence", "entropy", "experiments", "figures",
-    "gaussian", "guidance", "images", "interactive", "kelly", "mixture", "montecarlo", "nets", "posterior", "results",
-    "runtime", "sampling", "sde", "semantic", "spectrum", "tower", "tracing", "training", "unet",
+    "gaussian", "guidance", "images", "interactive", "kelly", "marginals", "mixture", "montecarlo", "nets", "posterior",
+    "results", "runtime", "sampling", "sde", "semantic", "spectrum", "tower", "tracing", "training", "unet",
 )
-_API = ("estimate_mutual_information", "estimate_neural_entropy")
+_API = ("estimate_mutual_information", "estimate_neural_entropy", "ImageInformationConfig", "VectorInformationConfig")
 
 __all__ = ["__version__", *_API, *_SUBMODULES]
 
@@ -43,7 +43,9 @@ def __dir__():
 if TYPE_CHECKING:  # pragma: no cover
     from . import (  # noqa: F401
         api, autoencoders, bounds, classifier, dae, data, divergence, entropy, experiments, figures, gaussian,
-        guidance, interactive, kelly, mixture, nets, posterior, results, runtime, sampling, sde, semantic, spectrum,
+        guidance, interactive, kelly, marginals, mixture, nets, posterior, results, runtime, sampling, sde, semantic, spectrum,
         tower, training, unet,
     )
-    from .api import estimate_mutual_information, estimate_neural_entropy  # noqa: F401
+    from .api import (  # noqa: F401
+        ImageInformationConfig, VectorInformationConfig, estimate_mutual_information, estimate_neural_entropy,
+    )

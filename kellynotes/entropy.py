@@ -46,6 +46,7 @@ __all__ = [
     "EntropyModel",
     "Estimate",
     "FieldIntegrand",
+    "PairedEntropyField",
     "RateCurve",
     "TrainConfig",
     "TrainingResult",
@@ -56,6 +57,7 @@ __all__ = [
     "neural_entropy",
     "neural_entropy_rate",
     "train",
+    "validation_loss",
 ]
 
 EntropyField = Callable[..., Float[Array, "N D"]]
@@ -124,15 +126,36 @@ class EntropyModel(eqx.Module):
         return self.scaled_field(x, s, y) / self.sde.std(s)[:, None]
 
 
+class PairedEntropyField(eqx.Module):
+    r"""The entropy field of two separate networks (the paper's protocol for MINDE): $\mathbf e(\cdot;\mathbf y)$
+    from ``conditional`` (trained on pairs, no label dropout) and $\mathbf e(\cdot)$ from ``unconditional``
+    (trained on $\mathbf x$ alone). Called as ``field(x, s, y)``, ``y=None`` for the unconditional one."""
+
+    conditional: EntropyModel
+    unconditional: EntropyModel
+
+    def __call__(self, x: Float[Array, "N D"], s: Float[Array, " N"], y=None) -> Float[Array, "N D"]:
+        if y is None:
+            return self.unconditional.entropy_field(x, s)
+        return self.conditional.entropy_field(x, s, y)
+
+
 @dataclass(frozen=True)
 class TrainingResult:
-    """A trained model with its loss curve (mean loss per compiled call, nats) and wall time."""
+    """A trained model with its loss curve (mean loss per compiled call, nats) and wall time.
+
+    With validation pairs, ``validation_loss`` is the loss of both branches on them after each
+    compiled call (at ``loss_steps``) and ``model`` holds the weights of ``selected_step``, the
+    lowest of it; without, ``validation_loss`` is empty and ``selected_step`` the last step.
+    """
 
     model: EntropyModel
     loss_steps: np.ndarray
     loss: np.ndarray
     wall_time_s: float
     config: TrainConfig = dataclass_field(default_factory=TrainConfig)
+    validation_loss: np.ndarray = dataclass_field(default_factory=lambda: np.zeros(0))
+    selected_step: int = -1
 
     def settings(self) -> dict:
         return asdict(self.config)
@@ -200,6 +223,27 @@ def _condition_spec(y):
     return ("vector", int(y.shape[1]))
 
 
+# Validation pairs are evaluated this many times (tiled), with one fixed draw of (s, z) for every
+# evaluation: the comparison between checkpoints has no Monte Carlo noise of its own.
+VALIDATION_EVALUATIONS = 16_384
+
+
+def validation_loss(network: EntropyMLP, sde: VPSDE, x, y, key: PRNGKeyArray, *, s_min: float,
+                    time_sampling: str = "log_snr", weighting: str = "likelihood",
+                    unconditional_branch: bool = True) -> Float[Array, ""]:
+    r"""The denoising loss of the conditional branch plus that of the unconditional branch (all labels
+    dropped), on the same draws of $(s, \mathbf z)$: what MINDE compares, so what a checkpoint is chosen on.
+    ``y=None`` (an unconditional network), or ``unconditional_branch=False`` (a conditional network
+    trained without label dropout): the one loss only."""
+    options = dict(s_min=s_min, time_sampling=time_sampling, weighting=weighting)
+    if y is None:
+        return denoising_loss(network, sde, x, None, key, **options)
+    loss = denoising_loss(network, sde, x, y, key, label_dropout=0.0, **options)
+    if unconditional_branch:
+        loss = loss + denoising_loss(network, sde, x, y, key, label_dropout=1.0, **options)
+    return loss
+
+
 def train(
     key: PRNGKeyArray,
     x: Float[Array, "N D"],
@@ -207,12 +251,15 @@ def train(
     *,
     config: TrainConfig = TrainConfig(),
     sde: VPSDE = VPSDE(),
+    validation: tuple | None = None,
 ) -> TrainingResult:
     """Train an :class:`~kellynotes.nets.EntropyMLP` on data ``x`` (optionally conditioned on ``y``).
 
     ``y`` is ``None``, a float array (N, D_Y), or integer labels (N,). Batches are
     drawn with replacement; Adam with linear warmup and cosine decay, gradient
     clipping; ``config.steps_per_call`` steps run inside one compiled ``lax.scan``.
+    ``validation=(x_val, y_val)``: after every compiled call, :func:`validation_loss` on those
+    pairs, and the weights with the lowest are returned (early stopping without stopping).
     Raises ``FloatingPointError`` if the loss becomes NaN or infinite.
     """
     x, y = montecarlo.as_device_arrays(x, y)
@@ -243,10 +290,26 @@ def train(
         (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), jax.random.split(key, num_steps))
         return params, opt_state, jnp.mean(losses)
 
+    if validation is not None:
+        x_val, y_val = montecarlo.as_device_arrays(*validation)
+        if x_val.shape[1:] != x.shape[1:] or (y is None) != (y_val is None):
+            raise ValueError(f"validation pairs must match the training pairs: x {x_val.shape} vs {x.shape}")
+        repeats = -(-VALIDATION_EVALUATIONS // x_val.shape[0])
+        x_val = jnp.tile(x_val, (repeats, 1))
+        y_val = None if y_val is None else jnp.tile(y_val, (repeats,) + (1,) * (y_val.ndim - 1))
+        key_train, key_validation = jax.random.split(key_train)
+
+        @eqx.filter_jit
+        def evaluate(params, x_val, y_val, key):
+            return validation_loss(eqx.combine(params, static), sde, x_val, y_val, key, s_min=config.s_min,
+                                   time_sampling=config.time_sampling, weighting=config.weighting,
+                                   unconditional_branch=config.label_dropout > 0)
+
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
-    loss_steps, losses = [], []
+    loss_steps, losses, validation_losses = [], [], []
+    best_params, selected_step = params, 0
     done = 0
     with tqdm(total=config.steps, disable=not config.progress, desc="training", unit="step") as bar:
         while done < config.steps:
@@ -263,10 +326,19 @@ def train(
             done += chunk
             loss_steps.append(done)
             losses.append(loss)
+            postfix = dict(loss=f"{loss:.3f}")
+            if validation is not None:
+                validation_losses.append(float(evaluate(params, x_val, y_val, key_validation)))
+                if validation_losses[-1] <= min(validation_losses):
+                    best_params, selected_step = params, done
+                postfix["validation"] = f"{validation_losses[-1]:.3f}"
             bar.update(chunk)
-            bar.set_postfix(loss=f"{loss:.3f}")
-    model = EntropyModel(eqx.combine(params, static), sde, config.s_min)
-    return TrainingResult(model, np.array(loss_steps), np.array(losses), time.perf_counter() - start, config)
+            bar.set_postfix(**postfix)
+    if validation is None:
+        best_params, selected_step = params, done
+    model = EntropyModel(eqx.combine(best_params, static), sde, config.s_min)
+    return TrainingResult(model, np.array(loss_steps), np.array(losses), time.perf_counter() - start, config,
+                          np.array(validation_losses), selected_step)
 
 
 # --------------------------------------------------------------------------- #

@@ -49,6 +49,8 @@ CATALOG: tuple[Entry, ...] = (
     Entry("autoencoders-mnist", "MNIST autoencoders: VAE vs DAE, split DAE, tau scan (one GPU)",
           "python -m kellynotes run autoencoders --dataset mnist --checkpoints checkpoints/autoencoders-mnist",
           device="GPU"),
+    Entry("benchmark-mi", "the 40 tasks of benchmark-mi at N = 10,000: kellynotes beside KSG, CCA and diffusion-mi",
+          "python benchmarks/benchmark_mi.py", required=True),
     Entry("spectra-digits", "power spectrum and Gaussian model, digits",
           "python -m kellynotes run spectra --dataset digits", required=True),
     Entry("spectra-mnist", "power spectrum and Gaussian model, MNIST",

@@ -49,7 +49,14 @@ def _check_spectra(meta, arrays):
     assert arrays["frequency"].shape == arrays["power"].shape == arrays["modes"].shape
 
 
-CHECKS = {"neural-entropy": _check_neural_entropy, "spectra": _check_spectra}
+def _check_benchmark_mi(meta, arrays):
+    rows = meta["results"]["rows"]
+    assert all(arrays[key].shape == (len(rows),) for key in ("truth", "value", "stderr", "seconds", "ksg", "cca"))
+    np.testing.assert_allclose(arrays["truth"], [row["truth"] for row in rows])
+    assert np.all(arrays["truth"] >= 0) and np.all(np.isfinite(arrays["value"])) and np.all(arrays["stderr"] > 0)
+
+
+CHECKS = {"neural-entropy": _check_neural_entropy, "spectra": _check_spectra, "benchmark-mi": _check_benchmark_mi}
 
 
 @pytest.mark.parametrize("item", results.CATALOG, ids=lambda item: item.name)

@@ -4,7 +4,6 @@ import jax
 import numpy as np
 import pytest
 
-import kellynotes
 from kellynotes import entropy, montecarlo
 from kellynotes.nets import EntropyMLP
 from kellynotes.sde import VPSDE
@@ -121,44 +120,3 @@ def test_estimator_arguments_are_checked():
         entropy.neural_entropy(lambda xs, s, y: xs, SDE, x, key=jax.random.key(0), s_min=0.0)
     with pytest.raises(ValueError, match="s_grid"):
         entropy.neural_entropy_rate(lambda xs, s, y: xs, SDE, x, [0.0, 0.5], key=jax.random.key(0))
-
-
-class TestPublicAPI:
-    x = np.random.default_rng(0).normal(size=(500, 3))
-    y = np.random.default_rng(1).normal(size=(500, 2))
-
-    @pytest.mark.parametrize("x, y, message", [
-        (np.zeros((500, 3)), np.zeros((400, 2)), "same number of samples"),
-        (np.zeros(500), np.zeros((500, 2)), r"shape \(N, D_X\)"),
-        (np.zeros((50, 3)), np.zeros((50, 2)), "at least 100"),
-        (np.full((500, 3), np.nan), np.zeros((500, 2)), "x contains NaN"),
-        (np.zeros((500, 3)), np.full((500, 2), np.inf), "y contains NaN or infinite"),
-        (np.zeros((500, 3), dtype=bool), np.zeros((500, 2)), "x must be an array of real numbers"),
-        (np.zeros((500, 3), dtype=complex), np.zeros((500, 2)), "x must be an array of real numbers"),
-        (np.zeros((500, 3)), np.array(["a"] * 500), "y must be real numbers"),
-        (np.zeros((500, 3)), np.zeros(500), "reshape"),
-        (np.zeros((500, 3)), -np.ones(500, dtype=int), "labels"),
-    ])
-    def test_bad_inputs_raise_clear_errors(self, x, y, message):
-        with pytest.raises(ValueError, match=message):
-            kellynotes.estimate_mutual_information(x, y, key=jax.random.key(0))
-
-    def test_constant_columns_cannot_be_standardised(self):
-        x = self.x.copy()
-        x[:, 1] = 2.0
-        with pytest.raises(ValueError, match=r"constant columns \[1\]"):
-            kellynotes.estimate_mutual_information(x, self.y, key=jax.random.key(0))
-
-    def test_neural_entropy_rejects_bad_x(self):
-        with pytest.raises(ValueError, match="x contains NaN"):
-            kellynotes.estimate_neural_entropy(np.full((500, 3), np.nan), key=jax.random.key(0))
-
-    def test_integer_labels_are_accepted(self):
-        labels = (self.x[:, 0] > 0).astype(int)
-        config = entropy.TrainConfig(steps=300, batch_size=128, progress=False)
-        result = kellynotes.estimate_mutual_information(self.x, labels, key=jax.random.key(0), config=config,
-                                                        num_samples=4096, rate_points=4)
-        # I(X; sign(X_0)) <= H(label) = log 2; a short run must land in [0, log 2 + 4 s.e.].
-        assert -4 * result.stderr < result.value < np.log(2) + 4 * result.stderr
-        assert result.rate.rate.shape == (4,)
-        assert result.settings["config"]["steps"] == 300

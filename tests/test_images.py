@@ -25,7 +25,7 @@ TINY = api.ImageInformationConfig(
 @pytest.fixture(scope="module")
 def result():
     x, y = DIGITS.images[:200, :, :, 0], DIGITS.labels[:200]  # (N, H, W) float in [0, 1]
-    return api.estimate_mutual_information(x, y, key=jax.random.key(0), images_config=TINY)
+    return api.estimate_mutual_information(x, y, key=jax.random.key(0), config=TINY)
 
 
 def test_image_input_gives_the_bounded_estimate_and_the_sandwich(result):
@@ -62,7 +62,7 @@ def test_channel_last_uint8_images_through_the_package_namespace():
     x = np.round(DIGITS.images[:200] * 255).astype(np.uint8)  # (N, H, W, 1), 0..255
     config = replace(TINY, reference_classifier=None,
                      information=replace(TINY.information, curve_points=0))
-    out = kellynotes.estimate_mutual_information(x, DIGITS.labels[:200], key=jax.random.key(2), images_config=config)
+    out = kellynotes.estimate_mutual_information(x, DIGITS.labels[:200], key=jax.random.key(2), config=config)
     assert out.sandwich is None and out.information.curve is None
     assert out.value <= out.information.label_entropy.value + 1e-12
     assert out.settings["image_shape"] == [8, 8, 1]
