@@ -7,7 +7,8 @@ kellynotes' default estimate beside KSG, CCA and the peer diffusion estimator, o
 
 Each task's row is stored as soon as it is measured, in ``results/benchmark-mi.{json,npz}`` (with
 provenance; the MINDE chapter renders the table from it), so a killed run resumes where it stopped; rows
-measured with another configuration are measured again. ``--tasks`` runs some of them.
+measured with another configuration are measured again. ``--tasks`` runs some of them; ``--networks one`` measures the one-network mode (stored in
+``results/_scratch/``).
 The estimate of every estimator is compared with the task's exact I (nats); the summary gives
 the mean and the largest absolute error over the tasks each estimator ran.
 """
@@ -15,7 +16,7 @@ the mean and the largest absolute error over the tasks each estimator ran.
 import argparse
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import jax
@@ -23,6 +24,7 @@ import numpy as np
 
 import kellynotes
 from kellynotes import api, experiments, training
+from kellynotes.figures import information
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "results" / "_scratch" / "benchmark-mi"
@@ -48,41 +50,14 @@ def measure(task: dict, config: api.VectorInformationConfig) -> dict:
     return dict(task_id=task["task_id"], name=task["name"], dim_x=int(task["x"].shape[1]),
                 dim_y=int(task["y"].shape[1]), truth=task["truth"], value=result.value, stderr=result.stderr,
                 train_value=result.train_estimate.value, warnings=list(result.warnings),
+                kept_steps=[int(t.selected_step) for t in result.training],
                 seconds=time.perf_counter() - start, peers=task["peers"])
 
 
-def errors(rows: list[dict], name: str) -> np.ndarray:
-    if name == "kellynotes":
-        return np.array([row["value"] - row["truth"] for row in rows])
-    return np.array([row["peers"]["estimates"][name] - row["truth"] for row in rows
-                     if name in row["peers"]["estimates"]])
-
-
-def print_table(rows: list[dict]) -> None:
-    peers = [name for name in PEERS if any(name in row["peers"]["estimates"] for row in rows)]
-    header = f"{'task':48s} {'D':>5s} {'truth':>6s} {'kellynotes':>15s} {'s':>4s}" + "".join(
-        f" {name:>15s} {'s':>4s}" for name in peers)
-    print(header)
-    print("-" * len(header))
-    for row in rows:
-        line = (f"{row['name'][:48]:48s} {row['dim_x']:>2d}×{row['dim_y']:<2d} {row['truth']:6.3f} "
-                f"{row['value']:7.3f} ({row['value'] - row['truth']:+.3f}) {row['seconds']:4.0f}")
-        for name in peers:
-            estimate = row["peers"]["estimates"].get(name)
-            line += (f" {estimate:7.3f} ({estimate - row['truth']:+.3f}) {row['peers']['seconds'][name]:4.0f}"
-                     if estimate is not None else " " * 21)
-        print(line + ("  !" if row["warnings"] else ""))
-    print("-" * len(header))
-    for name in ("kellynotes", *peers):
-        error = errors(rows, name)
-        print(f"{name:12s} tasks {error.size:2d}   mean |error| {np.mean(np.abs(error)):.3f}   "
-              f"largest |error| {np.max(np.abs(error)):.3f}   mean error {np.mean(error):+.3f} nats")
-
-
-def save(rows: list[dict], config: api.VectorInformationConfig, seconds: float) -> None:
+def save(rows: list[dict], config: api.VectorInformationConfig, seconds: float, artifact_path: Path) -> None:
     """The artifact pair ``benchmark-mi.{json,npz}`` (the schema of
     :func:`kellynotes.experiments.load_artifact`): the rows in the json, their numbers as arrays."""
-    rows = sorted(rows, key=lambda row: row["task_id"])
+    rows = sorted(rows, key=lambda row: row["name"])
     artifact = dict(name="benchmark-mi", kind="benchmark-mi", config=dict(estimate=asdict(config), num_pairs=10_000,
                                                                           sample_seed=0, peers=list(PEERS)),
                     results=dict(rows=rows), training={}, provenance=experiments.provenance(seconds))
@@ -90,18 +65,21 @@ def save(rows: list[dict], config: api.VectorInformationConfig, seconds: float) 
                   stderr=[row["stderr"] for row in rows], seconds=[row["seconds"] for row in rows],
                   **{name.replace("-", "_"): [row["peers"]["estimates"].get(name, np.nan) for row in rows]
                      for name in PEERS})
-    training.atomic_write(ARTIFACT.with_suffix(".npz"), lambda file: np.savez(file, **{
+    training.atomic_write(artifact_path.with_suffix(".npz"), lambda file: np.savez(file, **{
         key: np.asarray(value, np.float64) for key, value in arrays.items()}))
-    training.atomic_write(ARTIFACT, lambda file: file.write(json.dumps(artifact, indent=1).encode()))
+    training.atomic_write(artifact_path, lambda file: file.write(json.dumps(artifact, indent=1).encode()))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="*", default=None, help="task ids (default: every sampled task)")
     parser.add_argument("--table-only", action="store_true", help="print the stored table, measure nothing")
+    parser.add_argument("--networks", choices=["two", "one"], default=api.VectorInformationConfig().networks,
+                        help="a variant other than the default is stored in results/_scratch/, not in the artifact")
     args = parser.parse_args()
-    config = api.VectorInformationConfig()
-    stored = json.loads(ARTIFACT.read_text()) if ARTIFACT.exists() else None
+    config = replace(api.VectorInformationConfig(), networks=args.networks)
+    artifact_path = ARTIFACT if config == api.VectorInformationConfig() else SAMPLES.parent / f"benchmark-mi-{args.networks}.json"
+    stored = json.loads(artifact_path.read_text()) if artifact_path.exists() else None
     same = stored is not None and stored["config"]["estimate"] == json.loads(json.dumps(asdict(config)))
     rows = {row["task_id"]: row for row in stored["results"]["rows"]} if same else {}
     seconds = stored["provenance"]["wall_time_s"] if rows else 0.0
@@ -114,18 +92,19 @@ def main() -> None:
         for path in paths:
             task = load_task(path)
             if task["task_id"] in rows:
-                rows[task["task_id"]]["peers"] = task["peers"]  # peers may have been run since
+                if rows[task["task_id"]]["peers"] != task["peers"]:  # a peer has been run since
+                    rows[task["task_id"]]["peers"] = task["peers"]
+                    save(list(rows.values()), config, seconds, artifact_path)
                 continue
             rows[task["task_id"]] = measure(task, config)
             seconds += rows[task["task_id"]]["seconds"]
-            save(list(rows.values()), config, seconds)
+            save(list(rows.values()), config, seconds, artifact_path)
             row = rows[task["task_id"]]
             print(f"{row['name']:48s} {row['truth']:6.3f} {row['value']:7.3f} ± {row['stderr']:.3f} "
                   f"({row['value'] - row['truth']:+.3f}) {row['seconds']:4.0f} s", flush=True)
-        save(list(rows.values()), config, seconds)
     if not rows:
-        raise SystemExit(f"no stored rows in {ARTIFACT}")
-    print_table(sorted(rows.values(), key=lambda row: row["task_id"]))
+        raise SystemExit(f"no stored rows in {artifact_path}")
+    print(information.benchmark_table(sorted(rows.values(), key=lambda row: row["name"])))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-r"""Figures for the MINDE chapter: exact and learned information rates of joint Gaussians.
+r"""Figures for the MINDE chapter: exact and learned information rates of joint Gaussians, and the
+benchmark-mi table (:func:`benchmark_table`).
 
 Every function draws onto axes or a figure it is given (never pyplot state). The
 three quantities are keyed the same way everywhere:
@@ -22,8 +23,12 @@ from ..entropy import Estimate, RateCurve
 from ..sde import VPSDE
 
 __all__ = [
+    "BENCHMARK_ESTIMATORS",
     "QUANTITIES",
+    "benchmark_estimates",
+    "benchmark_table",
     "comparison_table",
+    "draw_benchmark_errors",
     "draw_minde_explorer",
     "draw_rate_panels",
     "exact_rates",
@@ -244,3 +249,66 @@ def minde_sliders(noise_std: float = 0.6, lambda_delta: float = 1e-3):
         "lambda_delta": widgets.FloatLogSlider(value=lambda_delta, base=10, min=-6, max=0, step=0.25,
                                                description="λ_δ (flattening)", style=style),
     }
+
+
+BENCHMARK_ESTIMATORS = (("kellynotes", "kellynotes (default)", "C2"), ("ksg", "KSG (k = 5, 10)", "C0"),
+                        ("cca", "CCA (Gaussian)", "C1"), ("diffusion-mi", "diffusion-mi MINDE", "C3"))
+
+
+def benchmark_estimates(rows: list[dict], name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(truth, estimate)`` in nats over the tasks of a benchmark-mi artifact's ``rows`` on which
+    the estimator ``name`` (a key of :data:`BENCHMARK_ESTIMATORS`) ran."""
+    if name == "kellynotes":
+        pairs = [(row["truth"], row["value"]) for row in rows]
+    else:
+        pairs = [(row["truth"], row["peers"]["estimates"][name]) for row in rows if name in row["peers"]["estimates"]]
+    truth, estimate = (np.array(values, np.float64) for values in zip(*pairs)) if pairs else (np.zeros(0),) * 2
+    return truth, estimate
+
+
+def benchmark_table(rows: list[dict]) -> str:
+    """A text table of a benchmark-mi artifact: per task the exact I, each estimator's estimate with
+    its error and cost (s), then per estimator the mean and largest absolute error (nats)."""
+    names = [name for name, _, _ in BENCHMARK_ESTIMATORS
+             if name == "kellynotes" or any(name in row["peers"]["estimates"] for row in rows)]
+    header = f"{'task':46s} {'D':>5s} {'truth':>6s}" + "".join(f" {name:>21s}" for name in names)
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        line = f"{row['name'][:46]:46s} {row['dim_x']:>2d}×{row['dim_y']:<2d} {row['truth']:6.3f}"
+        for name in names:
+            if name == "kellynotes":
+                estimate, seconds = row["value"], row["seconds"]
+            elif name in row["peers"]["estimates"]:
+                estimate, seconds = row["peers"]["estimates"][name], row["peers"]["seconds"][name]
+            else:
+                line += " " * 22
+                continue
+            line += f" {estimate:6.3f} ({estimate - row['truth']:+.3f}) {seconds:4.0f}s"
+        lines.append(line + ("  (warning)" if row["warnings"] else ""))
+    lines.append("-" * len(header))
+    for name in names:
+        truth, estimate = benchmark_estimates(rows, name)
+        error = estimate - truth
+        lines.append(f"{name:14s} {error.size:2d} tasks   mean |error| {np.mean(np.abs(error)):.3f}   "
+                     f"largest |error| {np.max(np.abs(error)):.3f}   mean error {np.mean(error):+.3f} nats")
+    return "\n".join(lines)
+
+
+def draw_benchmark_errors(ax, rows: list[dict]) -> None:
+    """Signed error (estimate − exact I, nats) of every estimator on every task, tasks down the
+    y axis in the artifact's order, with the ±0.1 nat band of the target."""
+    positions = np.arange(len(rows))
+    index = {row["task_id"]: i for i, row in enumerate(rows)}
+    for offset, (name, label, color) in zip(np.linspace(-0.27, 0.27, len(BENCHMARK_ESTIMATORS)), BENCHMARK_ESTIMATORS):
+        ran = [row for row in rows if name == "kellynotes" or name in row["peers"]["estimates"]]
+        if not ran:
+            continue
+        truth, estimate = benchmark_estimates(ran, name)
+        ax.plot(estimate - truth, [index[row["task_id"]] + offset for row in ran], "o", ms=3.5, color=color,
+                label=label)
+    ax.axvspan(-0.1, 0.1, color="0.9", zorder=0)
+    ax.axvline(0.0, color="k", lw=0.8)
+    ax.set_yticks(positions, [row["name"] for row in rows], fontsize=6.5)
+    ax.invert_yaxis()
+    ax.set_xlabel("estimate − exact I (nats)")
+    ax.legend(fontsize=7.5, loc="lower right")
