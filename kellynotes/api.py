@@ -1,14 +1,14 @@
 r"""Estimate information in your own data with one call.
 
-* :func:`estimate_mutual_information` trains a conditional and an unconditional
-  entropy-matching network on pairs ``(x, y)`` (the paper's protocol; or one network made
-  unconditional too by label dropout) and returns MINDE's $I(\mathbf X;\mathbf Y)$ (Eq. 14)
-  with the difference of neural entropies (Eq. 52) beside it.
+* :func:`estimate_mutual_information` trains one conditional entropy-matching network on
+  pairs ``(x, y)`` (label dropout makes it unconditional too; or, the paper's protocol, a
+  conditional and an unconditional network) and returns MINDE's $I(\mathbf X;\mathbf Y)$
+  (Eq. 14) with the difference of neural entropies (Eq. 52) beside it.
 * :func:`estimate_neural_entropy` trains an unconditional network on ``x`` and returns
   its neural entropy $S_{\rm NN}^{\mathbf X}$ (Eq. 12).
 
 **Vectors: held-out estimation.** The pairs are split (:func:`split_pairs`, by ``key``; or pass your
-own :class:`PairSplit`): the networks train on the training part, the weights kept are those with
+own :class:`PairSplit`): the network trains on the training part, the weights kept are those with
 the lowest loss on the validation part (:func:`kellynotes.entropy.validation_loss`), and the
 estimate is made on the held-out part, which training never saw. MINDE on the training pairs is
 returned beside it: a network that has memorised its training pairs gives them a different
@@ -126,11 +126,13 @@ class VectorInformationConfig:
     conditional network (``train`` without label dropout) and an unconditional one (``train``) are
     trained, each for ``train.steps``: twice the work of ``"one"``."""
 
-    # Defaults chosen by benchmarks/vector_information.py (sparse Gaussians, D = 5, 25, 50 per
-    # variable, N = 10,000): two networks and the copula map, mean |error| 0.06 nats against 0.15
-    # for one network (whose held-out estimate is +0.18 to +0.23 at D = 25 and 50).
+    # Defaults chosen on the 40 tasks of benchmark-mi at N = 10,000 (benchmarks/benchmark_mi.py):
+    # one network and the copula map, mean |error| 0.069 nats against 0.187 for two networks,
+    # which stop training at different steps on dense high-dimensional Gaussians (+1.2, +3.2
+    # nats there). On the sparse Gaussians of benchmarks/vector_information.py two networks did
+    # better (0.059 against 0.146); both tables are in benchmarks/README.md.
     train: entropy.TrainConfig = entropy.TrainConfig()
-    networks: str = "two"  # "two": separate networks (the paper's protocol); "one": one network with label dropout
+    networks: str = "one"  # "one": one network with label dropout; "two": separate networks (the paper's protocol)
     marginals: str = "rank_gaussian"
     held_out_fraction: float = 0.2
     validation_fraction: float = 0.1
@@ -339,7 +341,7 @@ def _disagreement(train: entropy.Estimate, held_out: entropy.Estimate) -> tuple[
     return (f"MINDE on the training pairs ({train.value:.3f} ± {train.stderr:.3f}) and on the held-out pairs "
             f"({held_out.value:.3f} ± {held_out.stderr:.3f}) differ by more than {DISAGREEMENT_Z:g} standard errors: "
             "the network has fitted its training pairs rather than their distribution (overfitting); more pairs, "
-            "fewer steps, a smaller network or a validation split bring them together",)
+            "fewer steps or a smaller network bring them together, as does a validation split where it is off",)
 
 
 def _vector_mutual_information(x, y, key, config: VectorInformationConfig, split, sde: VPSDE,

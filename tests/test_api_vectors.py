@@ -61,7 +61,7 @@ class TestSplit:
         np.testing.assert_array_equal(result.split.held_out, np.arange(340, 400))
         assert result.settings["split_sizes"] == dict(train=300, validation=40, held_out=60)
         # one validation loss per compiled call, and each network keeps the weights of its minimum
-        assert len(result.training) == 2  # the default: a conditional and an unconditional network
+        assert len(result.training) == 1  # the default: one network with label dropout
         for training in result.training:
             assert training.validation_loss.shape == training.loss_steps.shape
             assert training.selected_step == training.loss_steps[np.argmin(training.validation_loss)]

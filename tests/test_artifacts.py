@@ -93,3 +93,19 @@ def test_load_of_an_unknown_name_is_a_clear_error():
     with pytest.raises(KeyError, match="no artifact"):
         results.load("neural-entropy-imagenet")
 
+
+
+def test_benchmark_table_summarises_the_rows_it_is_given():
+    from kellynotes.figures import information
+
+    rows = [dict(task_id=f"t{i}", name=f"task {i}", dim_x=1, dim_y=1, truth=truth, value=value, stderr=0.01,
+                 seconds=1.0, warnings=[], peers=dict(estimates=dict(ksg=truth - 0.2), seconds=dict(ksg=0.5)))
+            for i, (truth, value) in enumerate([(1.0, 1.1), (0.5, 0.45), (2.0, 2.0)])]
+    truth, estimate = information.benchmark_estimates(rows, "kellynotes")
+    np.testing.assert_allclose(estimate - truth, [0.1, -0.05, 0.0], atol=1e-12)
+    table = information.benchmark_table(rows)
+    # kellynotes: mean |error| (0.1 + 0.05 + 0)/3 = 0.050, largest 0.100; KSG 0.2 on every task;
+    # CCA never ran, so it has no column and no summary line
+    assert "mean |error| 0.050   largest |error| 0.100" in table
+    assert "mean |error| 0.200   largest |error| 0.200" in table
+    assert "cca" not in table
