@@ -29,7 +29,7 @@ from kellynotes.figures import information
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "results" / "_scratch" / "benchmark-mi"
 ARTIFACT = ROOT / "results" / "benchmark-mi.json"
-PEERS = ("ksg", "cca", "diffusion-mi")
+PEERS = tuple(name for name, _, _ in information.BENCHMARK_ESTIMATORS if name != "kellynotes")
 
 
 def load_task(path: Path) -> dict:

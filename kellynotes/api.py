@@ -104,14 +104,18 @@ class PairSplit:
         return PairSplit(*(np.sort(parts[name]).astype(np.int64) for name in ("train", "validation", "held_out")))
 
 
-def split_pairs(n: int, key: PRNGKeyArray, held_out_fraction: float = 0.2,
-                validation_fraction: float = 0.1) -> PairSplit:
-    """A random :class:`PairSplit` of ``n`` pairs: ``round(held_out_fraction · n)`` held out,
-    ``round(validation_fraction · n)`` for validation, the rest to train; a function of ``key`` only."""
+def _check_fractions(held_out_fraction: float, validation_fraction: float = 0.0) -> None:
     if not 0.0 < held_out_fraction < 1.0:
         raise ValueError(f"held_out_fraction must lie in (0, 1), got {held_out_fraction}")
     if not 0.0 <= validation_fraction < 1.0 - held_out_fraction:
         raise ValueError(f"validation_fraction must lie in [0, 1 - held_out_fraction), got {validation_fraction}")
+
+
+def split_pairs(n: int, key: PRNGKeyArray, held_out_fraction: float = 0.2,
+                validation_fraction: float = 0.1) -> PairSplit:
+    """A random :class:`PairSplit` of ``n`` pairs: ``round(held_out_fraction · n)`` held out,
+    ``round(validation_fraction · n)`` for validation, the rest to train; a function of ``key`` only."""
+    _check_fractions(held_out_fraction, validation_fraction)
     order = np.asarray(jax.random.permutation(key, n))
     num_held_out, num_validation = round(held_out_fraction * n), round(validation_fraction * n)
     return PairSplit(order[num_held_out + num_validation:], order[num_held_out:num_held_out + num_validation],
@@ -144,10 +148,7 @@ class VectorInformationConfig:
             raise ValueError(f"networks must be 'one' (label dropout) or 'two' (separate networks), got {self.networks!r}")
         if self.marginals not in marginals.MARGINAL_TRANSFORMS:
             raise ValueError(f"marginals must be one of {marginals.MARGINAL_TRANSFORMS}, got {self.marginals!r}")
-        if not 0.0 < self.held_out_fraction < 1.0:
-            raise ValueError(f"held_out_fraction must lie in (0, 1), got {self.held_out_fraction}")
-        if not 0.0 <= self.validation_fraction < 1.0 - self.held_out_fraction:
-            raise ValueError(f"validation_fraction must lie in [0, 1 - held_out_fraction), got {self.validation_fraction}")
+        _check_fractions(self.held_out_fraction, self.validation_fraction)
         if self.num_samples < 1 or self.rate_points < 2:
             raise ValueError(f"num_samples must be >= 1 and rate_points >= 2, got {self.num_samples}, {self.rate_points}")
 
@@ -195,8 +196,7 @@ class ImageInformationConfig:
     held_out_fraction: float = 0.2
 
     def __post_init__(self):
-        if not 0.0 < self.held_out_fraction < 1.0:
-            raise ValueError(f"held_out_fraction must lie in (0, 1), got {self.held_out_fraction}")
+        _check_fractions(self.held_out_fraction)
 
 
 @dataclass(frozen=True)
