@@ -138,6 +138,7 @@ class VectorInformationConfig:
     train: entropy.TrainConfig = entropy.TrainConfig()
     networks: str = "one"  # "one": one network with label dropout; "two": separate networks (the paper's protocol)
     marginals: str = "rank_gaussian"
+    whiten: bool = False  # after the per-coordinate map, whiten x and y each (marginals.whiten)
     held_out_fraction: float = 0.2
     validation_fraction: float = 0.1
     num_samples: int = 200_000
@@ -355,12 +356,16 @@ def _vector_mutual_information(x, y, key, config: VectorInformationConfig, split
         raise ValueError(f"split must be a PairSplit (or None for a random one), got {type(split).__name__}")
     split = split.check(x.shape[0])
     x = marginals.transform(x, config.marginals, "x")
+    if config.whiten:
+        x = marginals.whiten(x, "x")
     if y.dtype == np.int32:
         unseen = np.setdiff1d(y, y[split.train])
         if unseen.size:
             raise ValueError(f"labels {unseen.tolist()} occur only outside the training split")
     else:
         y = marginals.transform(y, config.marginals, "y")
+        if config.whiten:
+            y = marginals.whiten(y, "y")
     train_config = replace(config.train, progress=config.train.progress and progress)
     validation = (x[split.validation], y[split.validation]) if split.validation.size else None
     if config.networks == "one":

@@ -1,5 +1,5 @@
 r"""Figures for the MINDE chapter: exact and learned information rates of joint Gaussians, and the
-benchmark-mi table (:func:`benchmark_table`).
+benchmark-mi table (:func:`benchmark_table`), and the stored flattening sweeps (:func:`flattening_table`).
 
 Every function draws onto axes or a figure it is given (never pyplot state). The
 three quantities are keyed the same way everywhere:
@@ -29,10 +29,13 @@ __all__ = [
     "benchmark_table",
     "comparison_table",
     "draw_benchmark_errors",
+    "draw_flattening_sweeps",
     "draw_minde_explorer",
     "draw_rate_panels",
     "exact_rates",
     "exact_totals",
+    "flattening_table",
+    "flattening_verdicts",
     "minde_sliders",
     "nearest",
     "plot_flattening_totals",
@@ -312,3 +315,75 @@ def draw_benchmark_errors(ax, rows: list[dict]) -> None:
     ax.invert_yaxis()
     ax.set_xlabel("estimate − exact I (nats)")
     ax.legend(fontsize=7.5, loc="lower right")
+
+
+# protocol of benchmarks/flattening.py -> colour, marker
+FLATTENING_PROTOCOLS = {"paper": ("C1", "s"), "one network": ("C0", "o"), "whitened": ("C2", "D")}
+# The target of the sweeps: |error| <= 2 % of I at every lambda_delta down to this one.
+FLATTENING_TARGET = (2.0, 1e-3)
+
+
+def _relative_error(row: dict) -> float:
+    return 100.0 * (row["value"] / row["truth"] - 1.0)
+
+
+def flattening_table(rows: list[dict]) -> str:
+    r"""A text table of the flattening artifact: per sweep, protocol and $\lambda_\delta$ the exact $I$ (uncut, and
+    cut at $s_{\min}$ for the data as given), the estimate ± s.e., its signed error (% of the exact $I$), the
+    steps at which the weights were kept, and the seconds taken."""
+    header = (f"{'sweep':6s} {'protocol':12s} {'lambda':>7s} {'I exact':>8s} {'I cut':>7s} {'estimate':>15s} "
+              f"{'err %':>7s} {'kept at':>12s} {'s':>5s}")
+    lines = [header, "-" * len(header)]
+    order = list(FLATTENING_PROTOCOLS)
+    for row in sorted(rows, key=lambda r: (r["sweep"], order.index(r["protocol"]), -r["lambda_delta"])):
+        kept = ",".join(str(step) for step in row["kept_steps"])
+        lines.append(f"{row['sweep']:6s} {row['protocol']:12s} {row['lambda_delta']:7.0e} {row['truth']:8.3f} "
+                     f"{row['cut_truth']:7.3f} {row['value']:8.3f} ± {row['stderr']:.3f} {_relative_error(row):+7.1f} "
+                     f"{kept:>12s} {row['seconds']:5.0f}" + ("  (warning)" if row["warnings"] else ""))
+    return "\n".join(lines)
+
+
+def flattening_verdicts(rows: list[dict]) -> list[str]:
+    r"""One line per (sweep, protocol): the largest |error| (%) over $\lambda_\delta \ge 10^{-3}$, whether it meets
+    the 2 % target, and the first $\lambda_\delta$ at which the error exceeds 2 %."""
+    tolerance, lowest = FLATTENING_TARGET
+    lines = []
+    for sweep in sorted({row["sweep"] for row in rows}):
+        for protocol in FLATTENING_PROTOCOLS:
+            mine = sorted((r for r in rows if r["sweep"] == sweep and r["protocol"] == protocol),
+                          key=lambda r: -r["lambda_delta"])
+            if not mine:
+                continue
+            covered = [r for r in mine if r["lambda_delta"] >= lowest * (1 - 1e-9)]
+            worst = max(covered, key=lambda r: abs(_relative_error(r)), default=None)
+            broken = next((r for r in mine if abs(_relative_error(r)) > tolerance), None)
+            verdict = "no rows" if worst is None else (
+                f"{'ok' if abs(_relative_error(worst)) <= tolerance else 'MISSED'} "
+                f"(worst {_relative_error(worst):+.1f} % at lambda_delta={worst['lambda_delta']:g})")
+            first = "never" if broken is None else f"at lambda_delta={broken['lambda_delta']:g}"
+            lines.append(f"{sweep} {protocol}: |err| <= {tolerance:g} % down to lambda_delta={lowest:g}: {verdict}; "
+                         f"first above {tolerance:g} %: {first}")
+    return lines
+
+
+def draw_flattening_sweeps(axes, rows: list[dict]) -> None:
+    r"""One panel per sweep (``axes`` in the order of the sorted sweep names): the estimate of every protocol
+    as a fraction of the exact $I$ against $\lambda_\delta$, with ± 2 s.e. bars and the ± 2 % target band."""
+    for ax, sweep in zip(axes, sorted({row["sweep"] for row in rows})):
+        for offset, (protocol, (color, marker)) in zip((0.9, 1.0, 1.1), FLATTENING_PROTOCOLS.items()):
+            mine = sorted((r for r in rows if r["sweep"] == sweep and r["protocol"] == protocol),
+                          key=lambda r: r["lambda_delta"])
+            if not mine:
+                continue
+            lam = np.array([r["lambda_delta"] for r in mine]) * offset
+            ratio = np.array([r["value"] / r["truth"] for r in mine])
+            bars = np.array([2 * r["stderr"] / r["truth"] for r in mine])
+            ax.errorbar(lam, ratio, yerr=bars, color=color, marker=marker, ms=5, lw=1, capsize=2, label=protocol)
+        first = next(r for r in rows if r["sweep"] == sweep)
+        ax.axhspan(0.98, 1.02, color="0.88", zorder=0)
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel(r"$\lambda_\delta$ (variance of the thin directions)")
+        ax.set_title(f"$D_X$ = {first['dim_x']}, $D_Y$ = {first['dim_y']}, $k$ = {first['k']}", fontsize=10)
+    axes[0].set_ylabel("estimate / exact $I(\\mathbf{X};\\mathbf{Y})$")
+    axes[0].legend(fontsize=8, loc="lower left")
