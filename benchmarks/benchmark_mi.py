@@ -76,11 +76,15 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true", help="print the stored table, measure nothing")
     parser.add_argument("--networks", choices=["two", "one"], default=api.VectorInformationConfig().networks,
                         help="a variant other than the default is stored in results/_scratch/, not in the artifact")
+    parser.add_argument("--whiten", choices=["yes", "no"], default="yes" if api.VectorInformationConfig().whiten else "no",
+                        help="whiten x and y after the copula map (VectorInformationConfig.whiten)")
     args = parser.parse_args()
-    config = replace(api.VectorInformationConfig(), networks=args.networks)
-    artifact_path = ARTIFACT if config == api.VectorInformationConfig() else SAMPLES.parent / f"benchmark-mi-{args.networks}.json"
+    config = replace(api.VectorInformationConfig(), networks=args.networks, whiten=args.whiten == "yes")
+    variant = f"{args.networks}{'-whitened' if config.whiten else ''}"
+    artifact_path = ARTIFACT if config == api.VectorInformationConfig() else SAMPLES.parent / f"benchmark-mi-{variant}.json"
     stored = json.loads(artifact_path.read_text()) if artifact_path.exists() else None
-    same = stored is not None and stored["config"]["estimate"] == json.loads(json.dumps(asdict(config)))
+    # settings added since a run was stored had their defaults then (whiten: False)
+    same = stored is not None and {"whiten": False, **stored["config"]["estimate"]} == json.loads(json.dumps(asdict(config)))
     rows = {row["task_id"]: row for row in stored["results"]["rows"]} if same else {}
     seconds = stored["provenance"]["wall_time_s"] if rows else 0.0
     if not args.table_only:

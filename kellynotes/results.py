@@ -51,6 +51,8 @@ CATALOG: tuple[Entry, ...] = (
           device="GPU"),
     Entry("benchmark-mi", "the 40 tasks of benchmark-mi at N = 10,000: kellynotes beside KSG, CCA and diffusion-mi",
           "python benchmarks/benchmark_mi.py", required=True),
+    Entry("flattening", "the flattening sweeps of Figs. 9 and 11 (lambda_delta 1e-1 to 1e-4), three protocols",
+          "python benchmarks/flattening.py", required=True),
     Entry("spectra-digits", "power spectrum and Gaussian model, digits",
           "python -m kellynotes run spectra --dataset digits", required=True),
     Entry("spectra-mnist", "power spectrum and Gaussian model, MNIST",

@@ -56,7 +56,18 @@ def _check_benchmark_mi(meta, arrays):
     assert np.all(arrays["truth"] >= 0) and np.all(np.isfinite(arrays["value"])) and np.all(arrays["stderr"] > 0)
 
 
-CHECKS = {"neural-entropy": _check_neural_entropy, "spectra": _check_spectra, "benchmark-mi": _check_benchmark_mi}
+def _check_flattening(meta, arrays):
+    rows = meta["results"]["rows"]
+    assert all(arrays[key].shape == (len(rows),) for key in ("lambda_delta", "truth", "cut_truth", "value", "stderr"))
+    np.testing.assert_allclose(arrays["value"], [row["value"] for row in rows])
+    # the exact I of the data as given, cut at s_min, can only be below the uncut one (Eq. 13's integrand >= 0)
+    assert np.all(arrays["cut_truth"] <= arrays["truth"] + 1e-9) and np.all(arrays["truth"] > 0)
+    assert np.all(np.isfinite(arrays["value"])) and np.all(arrays["stderr"] > 0)
+    assert {row["protocol"] for row in rows} <= set(meta["config"]["protocols"])
+
+
+CHECKS = {"neural-entropy": _check_neural_entropy, "spectra": _check_spectra, "benchmark-mi": _check_benchmark_mi,
+          "flattening": _check_flattening}
 
 
 @pytest.mark.parametrize("item", results.CATALOG, ids=lambda item: item.name)
