@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACT = ROOT / "results" / "flattening.json"
 NUM_PAIRS = 100_000
 SWEEPS = {"fig9": dict(dim_x=25, dim_y=15, k=5), "fig11": dict(dim_x=50, dim_y=8, k=10)}
-LAMBDAS = (1e-1, 1e-2, 1e-3, 1e-4)
+LAMBDAS = information.FLATTENING_LAMBDAS
 _QUIET = api.VectorInformationConfig(train=replace(entropy.TrainConfig(), progress=False))
 PROTOCOLS = {
     "paper": replace(_QUIET, networks="two", marginals="none"),
@@ -76,13 +76,13 @@ def row_key(row: dict) -> tuple:
     return row["sweep"], row["lambda_delta"], row["protocol"]
 
 
-def save(rows: list[dict], seconds: float) -> None:
+def save(rows: list[dict]) -> None:
     """``results/flattening.{json,npz}`` in the schema of :func:`kellynotes.experiments.load_artifact`."""
     rows = sorted(rows, key=lambda row: (row["sweep"], list(PROTOCOLS).index(row["protocol"]), -row["lambda_delta"]))
     artifact = dict(name="flattening", kind="flattening", results=dict(rows=rows), training={},
                     config=dict(num_pairs=NUM_PAIRS, sweeps=SWEEPS, noise_std=1.0, gaussian_seed=1, sample_seed=2,
                                 protocols={name: json.loads(json.dumps(asdict(c))) for name, c in PROTOCOLS.items()}),
-                    provenance=experiments.provenance(seconds))
+                    provenance=experiments.provenance(sum(row["seconds"] for row in rows)))
     arrays = {name: np.asarray([row[name] for row in rows], np.float64)
               for name in ("lambda_delta", "truth", "cut_truth", "value", "stderr", "seconds")}
     training.atomic_write(ARTIFACT.with_suffix(".npz"), lambda file: np.savez(file, **arrays))
@@ -98,11 +98,11 @@ def main() -> None:
     args = parser.parse_args()
     stored = json.loads(ARTIFACT.read_text()) if ARTIFACT.exists() else None
     rows = {}
-    if stored is not None:
-        for row in stored["results"]["rows"]:
-            if row["protocol"] in PROTOCOLS and row["config"] == json.loads(json.dumps(asdict(PROTOCOLS[row["protocol"]]))):
+    if stored is not None and stored["config"]["num_pairs"] == NUM_PAIRS:
+        for row in stored["results"]["rows"]:  # kept if measured with the settings of today
+            same_law = row["sweep"] in SWEEPS and all(row[key] == value for key, value in SWEEPS[row["sweep"]].items())
+            if same_law and row["protocol"] in PROTOCOLS and row["config"] == json.loads(json.dumps(asdict(PROTOCOLS[row["protocol"]]))):
                 rows[row_key(row)] = row
-    seconds = stored["provenance"]["wall_time_s"] if stored and rows else 0.0
     if not args.table_only:
         for sweep in args.sweeps:
             for protocol in args.protocols:
@@ -112,10 +112,9 @@ def main() -> None:
                     print(f"{sweep} lambda_delta={lambda_delta:g} {protocol} ...", file=sys.stderr, flush=True)
                     row = measure(sweep, lambda_delta, protocol)
                     rows[row_key(row)] = row
-                    seconds += row["seconds"]
-                    save(list(rows.values()), seconds)
+                    save(list(rows.values()))
                     print(f"  {row['value']:.3f} ± {row['stderr']:.3f} against {row['truth']:.3f} "
-                          f"({100 * (row['value'] / row['truth'] - 1):+.1f} %), {row['seconds']:.0f} s",
+                          f"({information.flattening_error_percent(row):+.1f} %), {row['seconds']:.0f} s",
                           file=sys.stderr, flush=True)
     if not rows:
         raise SystemExit(f"no stored rows in {ARTIFACT}")

@@ -28,7 +28,10 @@ not bounded and on images have come out above $\log K$ (see the manifolds chapte
 :func:`estimate_mutual_information` reshapes every column of ``x`` and ``y`` first
 (:mod:`kellynotes.marginals`: by default the rank-to-Gaussian copula transform, or standardisation):
 it makes training easier and does not change the answer. With the copula map the estimate is also
-unchanged by any increasing map of a coordinate, since only ranks reach the networks. Neural entropy is *not* invariant: it measures
+unchanged by any increasing map of a coordinate, since only ranks reach the networks. With
+``whiten=True`` each variable is then whitened as a whole (:func:`kellynotes.marginals.whiten`, an
+invertible linear map, so again $I$ is unchanged): data squeezed along some directions (flattened)
+become isotropic, which is what keeps MINDE on target in the flattening sweeps of the paper. Neural entropy is *not* invariant: it measures
 how far the data are from the standard normal $p_{\rm eq}$ of the VP process, and rescaling the
 data changes it. :func:`estimate_neural_entropy` therefore leaves ``x`` as given
 unless you ask for ``standardize=True`` (then you measure the neural entropy of the
@@ -147,6 +150,8 @@ class VectorInformationConfig:
     def __post_init__(self):
         if self.networks not in ("one", "two"):
             raise ValueError(f"networks must be 'one' (label dropout) or 'two' (separate networks), got {self.networks!r}")
+        if not isinstance(self.whiten, bool):
+            raise ValueError(f"whiten must be True or False, got {self.whiten!r}")
         if self.marginals not in marginals.MARGINAL_TRANSFORMS:
             raise ValueError(f"marginals must be one of {marginals.MARGINAL_TRANSFORMS}, got {self.marginals!r}")
         _check_fractions(self.held_out_fraction, self.validation_fraction)

@@ -16,8 +16,8 @@ the values it takes, so the information is kept exactly. Such a column stays dis
 atoms at their normal scores); it is not smoothed into a continuous one.
 
 **Whitening** (:func:`whiten`) is the joint counterpart for one variable as a whole: the
-invertible linear map $\mathbf z = \Lambda^{-1/2}V^\top(\mathbf x - \bar{\mathbf x})$ from the eigendecomposition
-$\hat\Sigma = V\Lambda V^\top$ of the sample covariance. $I(\mathbf X;\mathbf Y)$ is unchanged by an invertible
+invertible linear map $\mathbf z = \hat\Sigma^{-1/2}(\mathbf x - \bar{\mathbf x})$, with the symmetric inverse square
+root of the sample covariance. $I(\mathbf X;\mathbf Y)$ is unchanged by an invertible
 map of $\mathbf X$ (and one of $\mathbf Y$), so this too costs no information. It undoes *linear*
 flattening: data spread along a few directions and thin along the others (eigenvalues $\lambda_\delta\ll1$)
 become isotropic, and the huge entropy of locating the thin subspace, which a network otherwise
@@ -61,18 +61,25 @@ def rank_gaussianize(array: Float[np.ndarray, "N D"], name: str = "array") -> Fl
 
 
 # Eigenvalues are floored at this fraction of the largest before the inverse square root: a direction
-# along which the data are constant to round-off (variance ~1e-16 of the largest in float64, ~1e-7 in
-# float32 data) is scaled by at most 1e5 rather than blown up to unit variance noise. The map stays
-# invertible, so I is unchanged; any eigenvalue above the floor (the flattening sweeps go down to
-# 1e-4 of the largest) is whitened exactly.
+# along which the data are constant to round-off (relative variance ~1e-32 in float64, ~1e-14 in
+# float32 data, or a slightly negative eigenvalue) is scaled by at most 1e5 and stays near zero
+# instead of being blown up to unit-variance noise. The map stays invertible, so I is unchanged; an
+# eigenvalue well above the floor (the flattening sweeps go down to 1e-4 of the largest) is whitened
+# to within a relative 1e-10/eigenvalue.
 WHITENING_FLOOR = 1e-10
 
 
 def whiten(array: Float[np.ndarray, "N D"], name: str = "array") -> Float[np.ndarray, "N D"]:
-    r"""$\mathbf z = (\Lambda + \epsilon\lambda_{\max})^{-1/2}V^	op(\mathbf x - ar{\mathbf x})$ row by row, with
-    $\hat\Sigma = V\Lambda V^	op$ the sample covariance and $\epsilon$ = :data:`WHITENING_FLOOR`: the sample
-    covariance of $\mathbf z$ is the identity (up to the floor). Raises ``ValueError`` if ``array`` is
-    not (N, D) with N > D, or is constant (then it carries no information)."""
+    r"""The symmetric (ZCA) whitening $\mathbf z = V(\Lambda + \epsilon\lambda_{\max})^{-1/2}V^\top(\mathbf x - \bar{\mathbf x})$
+    row by row, with $\hat\Sigma = V\Lambda V^\top$ the sample covariance and $\epsilon$ =
+    :data:`WHITENING_FLOOR`: the sample covariance of $\mathbf z$ is the identity (up to the floor).
+
+    Of all maps that whiten, this one moves the data least ($\mathbb E\|\mathbf z - \mathbf x\|^2$ is smallest
+    for standardised $\mathbf x$): data that are already uncorrelated are left on their own axes, so
+    sparse, coordinate-wise dependence stays coordinate-wise. (Principal-component whitening,
+    $\Lambda^{-1/2}V^\top$, would turn such data by an arbitrary rotation, the eigenvectors of a
+    covariance close to the identity being arbitrary.) Raises ``ValueError`` if ``array`` is not (N, D)
+    with N > D, or is constant (then it carries no information)."""
     array = np.asarray(array, np.float64)
     if array.ndim != 2 or array.shape[0] <= array.shape[1]:
         raise ValueError(f"{name} must be (N, D) with more rows than columns to be whitened, got shape {array.shape}")
@@ -81,7 +88,8 @@ def whiten(array: Float[np.ndarray, "N D"], name: str = "array") -> Float[np.nda
     largest = eigenvalues[-1]
     if not largest > 0:
         raise ValueError(f"{name} is constant: it cannot be whitened")
-    return centred @ eigenvectors / np.sqrt(np.maximum(eigenvalues, 0.0) + WHITENING_FLOOR * largest)
+    scale = 1.0 / np.sqrt(np.maximum(eigenvalues, 0.0) + WHITENING_FLOOR * largest)
+    return centred @ (eigenvectors * scale) @ eigenvectors.T
 
 
 def transform(array: Float[np.ndarray, "N D"], kind: str, name: str = "array") -> Float[np.ndarray, "N D"]:

@@ -120,3 +120,44 @@ def test_benchmark_table_summarises_the_rows_it_is_given():
     assert "mean |error| 0.050   largest |error| 0.100" in table
     assert "mean |error| 0.200   largest |error| 0.200" in table
     assert "cca" not in table
+    narrow = information.benchmark_table(rows, costs=False)
+    assert "1s" in table and "1s" not in narrow  # the costs column, and the table without it
+    assert max(map(len, narrow.splitlines())) < max(map(len, table.splitlines()))
+
+
+def _flattening_row(sweep, protocol, lambda_delta, truth, value):
+    return dict(sweep=sweep, protocol=protocol, lambda_delta=lambda_delta, truth=truth, cut_truth=truth - 0.01,
+                value=value, stderr=0.01, kept_steps=[100], seconds=1.0, warnings=[], dim_x=4, dim_y=2, k=2)
+
+
+def test_flattening_verdicts_need_every_target_value_measured():
+    from kellynotes.figures import information
+
+    good = [_flattening_row("a", "whitened", lam, 2.0, 2.02) for lam in (1e-1, 1e-2, 1e-3)]  # +1 % each
+    bad = [_flattening_row("a", "paper", lam, 2.0, value) for lam, value in ((1e-1, 2.0), (1e-2, 2.1), (1e-3, 2.3))]
+    partial = [_flattening_row("b", "whitened", 1e-1, 1.0, 1.0)]
+    verdicts = "\n".join(information.flattening_verdicts(good + bad + partial))
+    assert "a whitened: |err| <= 2 % down to lambda_delta=0.001: ok (worst +1.0 %" in verdicts
+    # +5 % at 1e-2 is the first miss, +15 % at 1e-3 the worst
+    assert "a paper: |err| <= 2 % down to lambda_delta=0.001: MISSED (worst +15.0 % at lambda_delta=0.001)" in verdicts
+    assert "first above 2 % (of 3 measured): at lambda_delta=0.01" in verdicts
+    # one value measured is not a verdict on the sweep
+    assert "b whitened: |err| <= 2 % down to lambda_delta=0.001: NOT MEASURED at lambda_delta=0.01, 0.001" in verdicts
+    table = information.flattening_table(good + bad)
+    assert "+15.0" in table and table.count("\n") == 2 + 6 - 1
+
+
+def test_flattening_figure_draws_one_panel_per_sweep():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from kellynotes.figures import information
+
+    rows = [_flattening_row(sweep, protocol, lam, 2.0, 2.0) for sweep in ("a", "b")
+            for protocol in ("paper", "whitened") for lam in (1e-1, 1e-3)]
+    fig, axes = plt.subplots(1, 2)
+    information.draw_flattening_sweeps(axes, rows)
+    assert [len(ax.lines) > 0 for ax in axes] == [True, True]
+    assert axes[0].get_legend() is not None
+    plt.close(fig)
