@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 import kellynotes
-from kellynotes import api, experiments, training
+from kellynotes import api, experiments, marginals, training
 from kellynotes.figures import information
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +54,20 @@ def measure(task: dict, config: api.VectorInformationConfig) -> dict:
                 seconds=time.perf_counter() - start, peers=task["peers"])
 
 
+def same_settings(stored: dict, config: api.VectorInformationConfig) -> bool:
+    """Whether rows stored with the settings ``stored`` are those ``config`` would measure. Runs stored
+    before whitening existed did not whiten; under ``whiten="auto"`` they still count if no sampled
+    task has a flattened variable (then "auto" whitens nothing and computes the very same thing)."""
+    stored = {"whiten": False, **stored}
+    wanted = json.loads(json.dumps(asdict(config)))
+    if stored == wanted:
+        return True
+    if stored["whiten"] is False and wanted["whiten"] == "auto" and {**stored, "whiten": "auto"} == wanted:
+        return not any(marginals.is_flattened(marginals.transform(task[name], config.marginals))
+                       for task in map(load_task, sorted(SAMPLES.glob("*.npz"))) for name in ("x", "y"))
+    return False
+
+
 def save(rows: list[dict], config: api.VectorInformationConfig, seconds: float, artifact_path: Path) -> None:
     """The artifact pair ``benchmark-mi.{json,npz}`` (the schema of
     :func:`kellynotes.experiments.load_artifact`): the rows in the json, their numbers as arrays."""
@@ -76,15 +90,15 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true", help="print the stored table, measure nothing")
     parser.add_argument("--networks", choices=["two", "one"], default=api.VectorInformationConfig().networks,
                         help="a variant other than the default is stored in results/_scratch/, not in the artifact")
-    parser.add_argument("--whiten", choices=["yes", "no"], default="yes" if api.VectorInformationConfig().whiten else "no",
-                        help="whiten x and y after the copula map (VectorInformationConfig.whiten)")
+    parser.add_argument("--whiten", choices=["auto", "yes", "no"], default="auto",
+                        help="whiten x and y after the copula map (VectorInformationConfig.whiten; auto: the flattened ones)")
     args = parser.parse_args()
-    config = replace(api.VectorInformationConfig(), networks=args.networks, whiten=args.whiten == "yes")
-    variant = f"{args.networks}{'-whitened' if config.whiten else ''}"
+    config = replace(api.VectorInformationConfig(), networks=args.networks,
+                     whiten={"auto": "auto", "yes": True, "no": False}[args.whiten])
+    variant = f"{args.networks}{'' if config.whiten == 'auto' else '-whitened' if config.whiten else '-unwhitened'}"
     artifact_path = ARTIFACT if config == api.VectorInformationConfig() else SAMPLES.parent / f"benchmark-mi-{variant}.json"
     stored = json.loads(artifact_path.read_text()) if artifact_path.exists() else None
-    # settings added since a run was stored had their defaults then (whiten: False)
-    same = stored is not None and {"whiten": False, **stored["config"]["estimate"]} == json.loads(json.dumps(asdict(config)))
+    same = stored is not None and same_settings(stored["config"]["estimate"], config)
     rows = {row["task_id"]: row for row in stored["results"]["rows"]} if same else {}
     seconds = stored["provenance"]["wall_time_s"] if rows else 0.0
     if not args.table_only:

@@ -28,10 +28,12 @@ not bounded and on images have come out above $\log K$ (see the manifolds chapte
 :func:`estimate_mutual_information` reshapes every column of ``x`` and ``y`` first
 (:mod:`kellynotes.marginals`: by default the rank-to-Gaussian copula transform, or standardisation):
 it makes training easier and does not change the answer. With the copula map the estimate is also
-unchanged by any increasing map of a coordinate, since only ranks reach the networks. With
-``whiten=True`` each variable is then whitened as a whole (:func:`kellynotes.marginals.whiten`, an
-invertible linear map, so again $I$ is unchanged): data squeezed along some directions (flattened)
-become isotropic, which is what keeps MINDE on target in the flattening sweeps of the paper. Neural entropy is *not* invariant: it measures
+unchanged by any increasing map of a coordinate, since only ranks reach the networks. Then a variable
+that is flattened, squeezed along some directions (:func:`kellynotes.marginals.is_flattened`), is
+whitened as a whole (:func:`kellynotes.marginals.whiten`, an invertible linear map, so again $I$ is
+unchanged) and becomes isotropic: that is what keeps MINDE on target in the flattening sweeps of the
+paper (``whiten="auto"``, the default; ``True`` or ``False`` to force it). ``settings["whitened"]``
+says which variables were. Neural entropy is *not* invariant: it measures
 how far the data are from the standard normal $p_{\rm eq}$ of the VP process, and rescaling the
 data changes it. :func:`estimate_neural_entropy` therefore leaves ``x`` as given
 unless you ask for ``standardize=True`` (then you measure the neural entropy of the
@@ -133,15 +135,21 @@ class VectorInformationConfig:
     conditional network (``train`` without label dropout) and an unconditional one (``train``) are
     trained, each for ``train.steps``: twice the work of ``"one"``."""
 
-    # Defaults chosen on the 40 tasks of benchmark-mi at N = 10,000 (benchmarks/benchmark_mi.py):
-    # one network and the copula map, mean |error| 0.069 nats against 0.187 for two networks,
-    # which stop training at different steps on dense high-dimensional Gaussians (+1.2, +3.2
-    # nats there). On the sparse Gaussians of benchmarks/vector_information.py two networks did
-    # better (0.059 against 0.146); both tables are in benchmarks/README.md.
+    # Defaults chosen by measurement (tables in benchmarks/README.md). Networks, on the 40 tasks of
+    # benchmark-mi at N = 10,000 (benchmarks/benchmark_mi.py): one network, mean |error| 0.069 nats
+    # against 0.187 for two, which stop training at different steps on dense high-dimensional
+    # Gaussians (+1.2, +3.2 nats there); on the sparse Gaussians of benchmarks/vector_information.py
+    # two did better (0.059 against 0.146). Whitening, on the flattening sweeps of Figs. 9 and 11
+    # (benchmarks/flattening.py): within 2 % of I down to lambda_delta = 1e-4 in both, where
+    # without it one network is 9 % and 26 % short at 1e-3 and 1e-4 in Fig. 11; on benchmark-mi,
+    # where no variable is flattened, whitening every variable changes the mean |error| by less
+    # than 0.01 nats, and on a small dense Gaussian it hurt; hence "auto" (marginals.FLATTENED_BELOW).
     train: entropy.TrainConfig = entropy.TrainConfig()
     networks: str = "one"  # "one": one network with label dropout; "two": separate networks (the paper's protocol)
     marginals: str = "rank_gaussian"
-    whiten: bool = False  # after the per-coordinate map, whiten x and y each (marginals.whiten)
+    # after the per-coordinate map, whiten x and y each (marginals.whiten): True, False, or "auto": a
+    # variable only when it is flattened (marginals.is_flattened)
+    whiten: bool | str = "auto"
     held_out_fraction: float = 0.2
     validation_fraction: float = 0.1
     num_samples: int = 200_000
@@ -150,8 +158,8 @@ class VectorInformationConfig:
     def __post_init__(self):
         if self.networks not in ("one", "two"):
             raise ValueError(f"networks must be 'one' (label dropout) or 'two' (separate networks), got {self.networks!r}")
-        if not isinstance(self.whiten, bool):
-            raise ValueError(f"whiten must be True or False, got {self.whiten!r}")
+        if not (isinstance(self.whiten, bool) or self.whiten == "auto"):
+            raise ValueError(f"whiten must be True, False or 'auto', got {self.whiten!r}")
         if self.marginals not in marginals.MARGINAL_TRANSFORMS:
             raise ValueError(f"marginals must be one of {marginals.MARGINAL_TRANSFORMS}, got {self.marginals!r}")
         _check_fractions(self.held_out_fraction, self.validation_fraction)
@@ -350,6 +358,10 @@ def _disagreement(train: entropy.Estimate, held_out: entropy.Estimate) -> tuple[
             "fewer steps or a smaller network bring them together, as does a validation split where it is off",)
 
 
+def _whitens(array: np.ndarray, whiten: bool | str) -> bool:
+    return marginals.is_flattened(array) if whiten == "auto" else whiten
+
+
 def _vector_mutual_information(x, y, key, config: VectorInformationConfig, split, sde: VPSDE,
                                progress: bool) -> MutualInformationResult:
     x = _check_x(x)
@@ -361,7 +373,8 @@ def _vector_mutual_information(x, y, key, config: VectorInformationConfig, split
         raise ValueError(f"split must be a PairSplit (or None for a random one), got {type(split).__name__}")
     split = split.check(x.shape[0])
     x = marginals.transform(x, config.marginals, "x")
-    if config.whiten:
+    whitened = dict(x=_whitens(x, config.whiten), y=False)
+    if whitened["x"]:
         x = marginals.whiten(x, "x")
     if y.dtype == np.int32:
         unseen = np.setdiff1d(y, y[split.train])
@@ -369,7 +382,8 @@ def _vector_mutual_information(x, y, key, config: VectorInformationConfig, split
             raise ValueError(f"labels {unseen.tolist()} occur only outside the training split")
     else:
         y = marginals.transform(y, config.marginals, "y")
-        if config.whiten:
+        whitened["y"] = _whitens(y, config.whiten)
+        if whitened["y"]:
             y = marginals.whiten(y, "y")
     train_config = replace(config.train, progress=config.train.progress and progress)
     validation = (x[split.validation], y[split.validation]) if split.validation.size else None
@@ -392,7 +406,7 @@ def _vector_mutual_information(x, y, key, config: VectorInformationConfig, split
                                            _rate_grid(config.train.s_min, sde, config.rate_points), key=key_rate)
     train_minde = entropy.mutual_information_minde(field, sde, x[split.train], y[split.train], key=key_train_minde,
                                                    **options)
-    settings = dict(config=asdict(config), sde=asdict(sde), num_pairs=int(x.shape[0]),
+    settings = dict(config=asdict(config), sde=asdict(sde), num_pairs=int(x.shape[0]), whitened=whitened,
                     split_sizes=dict(train=int(split.train.size), validation=int(split.validation.size),
                                      held_out=int(split.held_out.size)))
     return MutualInformationResult(minde.value, minde.stderr, difference, rate, train_minde, field, training,

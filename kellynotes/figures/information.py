@@ -322,7 +322,8 @@ def draw_benchmark_errors(ax, rows: list[dict]) -> None:
 
 
 # protocol of benchmarks/flattening.py -> colour, marker
-FLATTENING_PROTOCOLS = {"paper": ("C1", "s"), "one network": ("C0", "o"), "whitened": ("C2", "D")}
+FLATTENING_PROTOCOLS = {"paper": ("C1", "s"), "one network": ("C0", "o"), "whitened": ("C2", "D"),
+                        "default": ("k", "x")}
 # The target of the sweeps: |error| <= 2 % of I at every lambda_delta of the sweep down to 1e-3.
 FLATTENING_TOLERANCE_PERCENT = 2.0
 FLATTENING_LAMBDAS = (1e-1, 1e-2, 1e-3, 1e-4)
@@ -332,6 +333,11 @@ FLATTENING_TARGET_LAMBDAS = (1e-1, 1e-2, 1e-3)
 def flattening_error_percent(row: dict) -> float:
     """Signed error of a flattening row's estimate, in % of the exact (uncut) $I$."""
     return 100.0 * (row["value"] / row["truth"] - 1.0)
+
+
+def _sweep_order(rows: list[dict]) -> list[str]:
+    """Sweep names, the smaller $D_X$ first."""
+    return sorted({row["sweep"] for row in rows}, key=lambda sweep: (next(r["dim_x"] for r in rows if r["sweep"] == sweep), sweep))
 
 
 def _protocol_order(rows: list[dict]) -> list[str]:
@@ -347,8 +353,8 @@ def flattening_table(rows: list[dict]) -> str:
     header = (f"{'sweep':6s} {'protocol':12s} {'lambda':>7s} {'I exact':>8s} {'I cut':>7s} {'estimate':>15s} "
               f"{'err %':>7s} {'kept at':>12s} {'s':>5s}")
     lines = [header, "-" * len(header)]
-    order = _protocol_order(rows)
-    for row in sorted(rows, key=lambda r: (r["sweep"], order.index(r["protocol"]), -r["lambda_delta"])):
+    order, sweeps = _protocol_order(rows), _sweep_order(rows)
+    for row in sorted(rows, key=lambda r: (sweeps.index(r["sweep"]), order.index(r["protocol"]), -r["lambda_delta"])):
         kept = ",".join(str(step) for step in row["kept_steps"])
         lines.append(f"{row['sweep']:6s} {row['protocol']:12s} {row['lambda_delta']:7.0e} {row['truth']:8.3f} "
                      f"{row['cut_truth']:7.3f} {row['value']:8.3f} ± {row['stderr']:.3f} "
@@ -364,7 +370,7 @@ def flattening_verdicts(rows: list[dict], target_lambdas=FLATTENING_TARGET_LAMBD
     tolerance = FLATTENING_TOLERANCE_PERCENT
     lowest = min(target_lambdas)
     lines = []
-    for sweep in sorted({row["sweep"] for row in rows}):
+    for sweep in _sweep_order(rows):
         for protocol in _protocol_order(rows):
             mine = sorted((r for r in rows if r["sweep"] == sweep and r["protocol"] == protocol),
                           key=lambda r: -r["lambda_delta"])
@@ -388,9 +394,9 @@ def flattening_verdicts(rows: list[dict], target_lambdas=FLATTENING_TARGET_LAMBD
 
 
 def draw_flattening_sweeps(axes, rows: list[dict]) -> None:
-    r"""One panel per sweep (``axes`` in the order of the sorted sweep names): the estimate of every protocol
+    r"""One panel per sweep (``axes`` in order of $D_X$): the estimate of every protocol
     as a fraction of the exact $I$ against $\lambda_\delta$, with ± 2 s.e. bars and the ± 2 % target band."""
-    for ax, sweep in zip(axes, sorted({row["sweep"] for row in rows})):
+    for ax, sweep in zip(axes, _sweep_order(rows)):
         for offset, protocol in zip((0.9, 1.0, 1.1, 1.2), _protocol_order(rows)):
             color, marker = FLATTENING_PROTOCOLS.get(protocol, ("0.4", "x"))
             mine = sorted((r for r in rows if r["sweep"] == sweep and r["protocol"] == protocol),
