@@ -68,13 +68,22 @@ def same_settings(stored: dict, config: api.VectorInformationConfig) -> bool:
     return False
 
 
-def save(rows: list[dict], config: api.VectorInformationConfig, seconds: float, artifact_path: Path) -> None:
+def save(rows: list[dict], config: api.VectorInformationConfig, seconds: float, artifact_path: Path,
+         stored: dict | None = None) -> None:
     """The artifact pair ``benchmark-mi.{json,npz}`` (the schema of
-    :func:`kellynotes.experiments.load_artifact`): the rows in the json, their numbers as arrays."""
+    :func:`kellynotes.experiments.load_artifact`): the rows in the json, their numbers as arrays.
+    With ``stored`` (an artifact whose peers alone changed) its settings and provenance are kept, and
+    the provenance records when the peers were added."""
     rows = sorted(rows, key=lambda row: row["name"])
-    artifact = dict(name="benchmark-mi", kind="benchmark-mi", config=dict(estimate=asdict(config), num_pairs=10_000,
-                                                                          sample_seed=0, peers=list(PEERS)),
-                    results=dict(rows=rows), training={}, provenance=experiments.provenance(seconds))
+    if stored is None:
+        settings = dict(estimate=asdict(config), num_pairs=10_000, sample_seed=0, peers=list(PEERS))
+        provenance = experiments.provenance(seconds)
+    else:
+        settings = stored["config"]
+        now = experiments.provenance(0.0)
+        provenance = dict(stored["provenance"], peers_added=dict(git_commit=now["git_commit"], date=now["date"]))
+    artifact = dict(name="benchmark-mi", kind="benchmark-mi", config=settings,
+                    results=dict(rows=rows), training={}, provenance=provenance)
     arrays = dict(truth=[row["truth"] for row in rows], value=[row["value"] for row in rows],
                   stderr=[row["stderr"] for row in rows], seconds=[row["seconds"] for row in rows],
                   **{name.replace("-", "_"): [row["peers"]["estimates"].get(name, np.nan) for row in rows]
@@ -112,7 +121,8 @@ def main() -> None:
             if task["task_id"] in rows:
                 if rows[task["task_id"]]["peers"] != task["peers"]:  # a peer has been run since
                     rows[task["task_id"]]["peers"] = task["peers"]
-                    save(list(rows.values()), config, seconds, artifact_path)
+                    stored = json.loads(artifact_path.read_text())
+                    save(list(rows.values()), config, seconds, artifact_path, stored=stored)
                 continue
             rows[task["task_id"]] = measure(task, config)
             seconds += rows[task["task_id"]]["seconds"]
