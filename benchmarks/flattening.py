@@ -16,7 +16,7 @@ For each case N = 100,000 pairs are drawn and handed to `kellynotes.estimate_mut
 four protocols, i.e. four `VectorInformationConfig`s:
 
 * **paper**: the paper's protocol, two networks (a conditional one trained on the pairs and an
-  unconditional one on x), data as given (`networks="two", marginals="none"`);
+  unconditional one on x), data as given (`networks="two", marginals="none", whiten=False`);
 * **one network**: one network with label dropout and the copula map of the marginals
   (`networks="one", marginals="rank_gaussian"`, the default before whitening was measured);
 * **whitened**: the same, then x and y each whitened (`whiten=True`, `marginals.whiten`);
@@ -53,7 +53,7 @@ SWEEPS = {"fig9": dict(dim_x=25, dim_y=15, k=5), "fig11": dict(dim_x=50, dim_y=8
 LAMBDAS = information.FLATTENING_LAMBDAS
 _QUIET = api.VectorInformationConfig(train=replace(entropy.TrainConfig(), progress=False))
 PROTOCOLS = {
-    "paper": replace(_QUIET, networks="two", marginals="none"),
+    "paper": replace(_QUIET, networks="two", marginals="none", whiten=False),
     "one network": replace(_QUIET, networks="one", marginals="rank_gaussian", whiten=False),
     "whitened": replace(_QUIET, networks="one", marginals="rank_gaussian", whiten=True),
     "default": _QUIET,  # whiten="auto": whitens the flattened variables only
