@@ -51,14 +51,15 @@ def measure(task: dict, config: api.VectorInformationConfig) -> dict:
                 dim_y=int(task["y"].shape[1]), truth=task["truth"], value=result.value, stderr=result.stderr,
                 train_value=result.train_estimate.value, warnings=list(result.warnings),
                 kept_steps=[int(t.selected_step) for t in result.training],
+                gaussian_baseline=result.settings["gaussian_baseline"],
                 seconds=time.perf_counter() - start, peers=task["peers"])
 
 
 def same_settings(stored: dict, config: api.VectorInformationConfig) -> bool:
     """Whether rows stored with the settings ``stored`` are those ``config`` would measure. Runs stored
-    before whitening existed did not whiten; under ``whiten="auto"`` they still count if no sampled
+    before whitening (or the baseline) existed did not whiten (or fit one); under ``whiten="auto"`` they still count if no sampled
     task has a flattened variable (then "auto" whitens nothing and computes the very same thing)."""
-    stored = {"whiten": False, **stored}
+    stored = {"whiten": False, "baseline": "none", **stored}  # options added since: their old behaviour
     wanted = json.loads(json.dumps(asdict(config)))
     if stored == wanted:
         return True
@@ -101,10 +102,17 @@ def main() -> None:
                         help="a variant other than the default is stored in results/_scratch/, not in the artifact")
     parser.add_argument("--whiten", choices=["auto", "yes", "no"], default="auto",
                         help="whiten x and y after the copula map (VectorInformationConfig.whiten; auto: the flattened ones)")
+    parser.add_argument("--learning-rate", type=float, default=api.VectorInformationConfig().train.learning_rate,
+                        help="TrainConfig.learning_rate (a value other than the default is a variant)")
+    parser.add_argument("--baseline", choices=["gaussian", "none"], default=api.VectorInformationConfig().baseline,
+                        help="VectorInformationConfig.baseline (a value other than the default is a variant)")
     args = parser.parse_args()
-    config = replace(api.VectorInformationConfig(), networks=args.networks,
-                     whiten={"auto": "auto", "yes": True, "no": False}[args.whiten])
-    variant = f"{args.networks}{'' if config.whiten == 'auto' else '-whitened' if config.whiten else '-unwhitened'}"
+    default = api.VectorInformationConfig()
+    config = replace(default, networks=args.networks, train=replace(default.train, learning_rate=args.learning_rate),
+                     whiten={"auto": "auto", "yes": True, "no": False}[args.whiten], baseline=args.baseline)
+    variant = (f"{args.networks}{'' if config.whiten == 'auto' else '-whitened' if config.whiten else '-unwhitened'}"
+               f"{'' if args.learning_rate == default.train.learning_rate else f'-lr{args.learning_rate:g}'}"
+               f"{'' if args.baseline == default.baseline else f'-{args.baseline}-baseline'}")
     artifact_path = ARTIFACT if config == api.VectorInformationConfig() else SAMPLES.parent / f"benchmark-mi-{variant}.json"
     stored = json.loads(artifact_path.read_text()) if artifact_path.exists() else None
     same = stored is not None and same_settings(stored["config"]["estimate"], config)

@@ -49,7 +49,7 @@ import jax
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
-from . import bounds, classifier, entropy, images, marginals, training
+from . import baseline, bounds, classifier, entropy, images, marginals, training
 from .sde import VPSDE
 
 __all__ = [
@@ -150,6 +150,9 @@ class VectorInformationConfig:
     # after the per-coordinate map, whiten x and y each (marginals.whiten): True, False, or "auto": a
     # variable only when it is flattened (marginals.is_flattened)
     whiten: bool | str = "auto"
+    # "gaussian": the networks learn the remainder over a Gaussian fitted to the training pairs
+    # (kellynotes.baseline; continuous y only); "none": from zero
+    baseline: str = "none"
     held_out_fraction: float = 0.2
     validation_fraction: float = 0.1
     num_samples: int = 200_000
@@ -160,6 +163,8 @@ class VectorInformationConfig:
             raise ValueError(f"networks must be 'one' (label dropout) or 'two' (separate networks), got {self.networks!r}")
         if not (isinstance(self.whiten, bool) or self.whiten == "auto"):
             raise ValueError(f"whiten must be True, False or 'auto', got {self.whiten!r}")
+        if self.baseline not in ("gaussian", "none"):
+            raise ValueError(f"baseline must be 'gaussian' or 'none', got {self.baseline!r}")
         if self.marginals not in marginals.MARGINAL_TRANSFORMS:
             raise ValueError(f"marginals must be one of {marginals.MARGINAL_TRANSFORMS}, got {self.marginals!r}")
         _check_fractions(self.held_out_fraction, self.validation_fraction)
@@ -387,16 +392,20 @@ def _vector_mutual_information(x, y, key, config: VectorInformationConfig, split
             y = marginals.whiten(y, "y")
     train_config = replace(config.train, progress=config.train.progress and progress)
     validation = (x[split.validation], y[split.validation]) if split.validation.size else None
+    fit = None
+    if config.baseline == "gaussian" and y.dtype != np.int32:
+        fit = baseline.fit_gaussian_baseline(x[split.train], y[split.train], validation)
+    options = dict(sde=sde, baseline=None if fit is None else fit.baseline)
     if config.networks == "one":
-        training = (entropy.train(key_train, x[split.train], y[split.train], config=train_config, sde=sde,
-                                  validation=validation),)
+        training = (entropy.train(key_train, x[split.train], y[split.train], config=train_config,
+                                  validation=validation, **options),)
         field = training[0].model.entropy_field
     else:
         key_conditional, key_unconditional = jax.random.split(key_train)
-        training = (entropy.train(key_conditional, x[split.train], y[split.train], sde=sde, validation=validation,
-                                  config=replace(train_config, label_dropout=0.0)),
-                    entropy.train(key_unconditional, x[split.train], None, config=train_config, sde=sde,
-                                  validation=None if validation is None else (validation[0], None)))
+        training = (entropy.train(key_conditional, x[split.train], y[split.train], validation=validation,
+                                  config=replace(train_config, label_dropout=0.0), **options),
+                    entropy.train(key_unconditional, x[split.train], None, config=train_config,
+                                  validation=None if validation is None else (validation[0], None), **options))
         field = entropy.PairedEntropyField(training[0].model, training[1].model)
     options = dict(s_min=config.train.s_min, num_samples=config.num_samples)
     x_held, y_held = x[split.held_out], y[split.held_out]
@@ -406,7 +415,9 @@ def _vector_mutual_information(x, y, key, config: VectorInformationConfig, split
                                            _rate_grid(config.train.s_min, sde, config.rate_points), key=key_rate)
     train_minde = entropy.mutual_information_minde(field, sde, x[split.train], y[split.train], key=key_train_minde,
                                                    **options)
+    gaussian_fit = None if fit is None else dict(ridge=fit.ridge, mutual_information=fit.baseline.mutual_information())
     settings = dict(config=asdict(config), sde=asdict(sde), num_pairs=int(x.shape[0]), whitened=whitened,
+                    gaussian_baseline=gaussian_fit,
                     split_sizes=dict(train=int(split.train.size), validation=int(split.validation.size),
                                      held_out=int(split.held_out.size)))
     return MutualInformationResult(minde.value, minde.stderr, difference, rate, train_minde, field, training,

@@ -37,6 +37,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from . import _validation as check
 from . import montecarlo
+from .baseline import GaussianBaseline, ResidualNetwork
 from .montecarlo import Estimate, RateCurve
 from .nets import EntropyMLP
 from .sde import VPSDE
@@ -144,9 +145,10 @@ class PairedEntropyField(eqx.Module):
 class TrainingResult:
     """A trained model with its loss curve (mean loss per compiled call, nats) and wall time.
 
-    With validation pairs, ``validation_loss`` is the loss of both branches on them after each
-    compiled call (at ``loss_steps``) and ``model`` holds the weights of ``selected_step``, the
-    lowest of it; without, ``validation_loss`` is empty and ``selected_step`` the last step.
+    With validation pairs, ``validation_loss`` is the loss of both branches on them before training
+    and after each compiled call (at ``validation_steps``: 0, then ``loss_steps``) and ``model`` holds
+    the weights of ``selected_step``, the lowest of it; without, ``validation_loss`` is empty and
+    ``selected_step`` the last step.
     """
 
     model: EntropyModel
@@ -156,6 +158,7 @@ class TrainingResult:
     config: TrainConfig = dataclass_field(default_factory=TrainConfig)
     validation_loss: np.ndarray = dataclass_field(default_factory=lambda: np.zeros(0))
     selected_step: int = -1
+    validation_steps: np.ndarray = dataclass_field(default_factory=lambda: np.zeros(0, np.int64))
 
     def settings(self) -> dict:
         return asdict(self.config)
@@ -252,6 +255,7 @@ def train(
     config: TrainConfig = TrainConfig(),
     sde: VPSDE = VPSDE(),
     validation: tuple | None = None,
+    baseline: GaussianBaseline | None = None,
 ) -> TrainingResult:
     """Train an :class:`~kellynotes.nets.EntropyMLP` on data ``x`` (optionally conditioned on ``y``).
 
@@ -259,13 +263,19 @@ def train(
     drawn with replacement; Adam with linear warmup and cosine decay, gradient
     clipping; ``config.steps_per_call`` steps run inside one compiled ``lax.scan``.
     ``validation=(x_val, y_val)``: after every compiled call, :func:`validation_loss` on those
-    pairs, and the weights with the lowest are returned (early stopping without stopping).
+    pairs (also before the first step), and the weights with the lowest are returned (early stopping
+    without stopping). ``baseline``: a :class:`~kellynotes.baseline.GaussianBaseline` the network
+    learns the remainder of (:class:`~kellynotes.baseline.ResidualNetwork`; continuous ``y`` only).
     Raises ``FloatingPointError`` if the loss becomes NaN or infinite.
     """
     x, y = montecarlo.as_device_arrays(x, y)
     key_net, key_train = jax.random.split(key)
     network = EntropyMLP(x.shape[1], key=key_net, width=config.width, depth=config.depth,
                          num_fourier=config.num_fourier, condition=_condition_spec(y))
+    if baseline is not None:
+        if y is not None and jnp.issubdtype(y.dtype, jnp.integer):
+            raise ValueError("a Gaussian baseline needs continuous y (N, D_Y), not integer labels")
+        network = ResidualNetwork(network, baseline)
     optimizer = warmup_cosine_adamw(config)
     params, static = eqx.partition(network, eqx.is_inexact_array)
     opt_state = optimizer.init(params)
@@ -310,6 +320,10 @@ def train(
     start = time.perf_counter()
     loss_steps, losses, validation_losses = [], [], []
     best_params, selected_step = params, 0
+    validation_steps = []
+    if validation is not None:  # the initial weights compete too (with a baseline: the Gaussian model)
+        validation_losses.append(float(evaluate(params, x_val, y_val, key_validation)))
+        validation_steps.append(0)
     done = 0
     with tqdm(total=config.steps, disable=not config.progress, desc="training", unit="step") as bar:
         while done < config.steps:
@@ -329,6 +343,7 @@ def train(
             postfix = dict(loss=f"{loss:.3f}")
             if validation is not None:
                 validation_losses.append(float(evaluate(params, x_val, y_val, key_validation)))
+                validation_steps.append(done)
                 if validation_losses[-1] <= min(validation_losses):
                     best_params, selected_step = params, done
                 postfix["validation"] = f"{validation_losses[-1]:.3f}"
@@ -338,7 +353,7 @@ def train(
         best_params, selected_step = params, done
     model = EntropyModel(eqx.combine(best_params, static), sde, config.s_min)
     return TrainingResult(model, np.array(loss_steps), np.array(losses), time.perf_counter() - start, config,
-                          np.array(validation_losses), selected_step)
+                          np.array(validation_losses), selected_step, np.array(validation_steps, dtype=np.int64))
 
 
 # --------------------------------------------------------------------------- #

@@ -62,11 +62,11 @@ class TestSplit:
         result = kellynotes.estimate_mutual_information(x, y, key=jax.random.key(0), config=TINY, split=split)
         np.testing.assert_array_equal(result.split.held_out, np.arange(340, 400))
         assert result.settings["split_sizes"] == dict(train=300, validation=40, held_out=60)
-        # one validation loss per compiled call, and each network keeps the weights of its minimum
+        # one validation loss before training and one per compiled call; each network keeps the weights of its minimum
         assert len(result.training) == 1  # the default: one network with label dropout
         for training in result.training:
-            assert training.validation_loss.shape == training.loss_steps.shape
-            assert training.selected_step == training.loss_steps[np.argmin(training.validation_loss)]
+            np.testing.assert_array_equal(training.validation_steps, np.concatenate([[0], training.loss_steps]))
+            assert training.selected_step == training.validation_steps[np.argmin(training.validation_loss)]
 
 
 class TestMarginals:
