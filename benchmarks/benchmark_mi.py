@@ -104,7 +104,7 @@ def main() -> None:
                         help="whiten x and y after the copula map (VectorInformationConfig.whiten; auto: the flattened ones)")
     parser.add_argument("--learning-rate", type=float, default=api.VectorInformationConfig().train.learning_rate,
                         help="TrainConfig.learning_rate (a value other than the default is a variant)")
-    parser.add_argument("--baseline", choices=["gaussian", "none"], default=api.VectorInformationConfig().baseline,
+    parser.add_argument("--baseline", choices=list(api.BASELINES), default=api.VectorInformationConfig().baseline,
                         help="VectorInformationConfig.baseline (a value other than the default is a variant)")
     args = parser.parse_args()
     default = api.VectorInformationConfig()

@@ -78,6 +78,7 @@ MIN_IMAGES_PER_CLASS = 10
 # Training and held-out estimates further apart than this many combined standard errors are
 # reported as a disagreement (at 3, a false alarm has probability 0.3% when they agree).
 DISAGREEMENT_Z = 3.0
+BASELINES = ("candidate", "residual", "none")
 
 
 @dataclass(frozen=True)
@@ -150,8 +151,9 @@ class VectorInformationConfig:
     # after the per-coordinate map, whiten x and y each (marginals.whiten): True, False, or "auto": a
     # variable only when it is flattened (marginals.is_flattened)
     whiten: bool | str = "auto"
-    # "gaussian": the networks learn the remainder over a Gaussian fitted to the training pairs
-    # (kellynotes.baseline; continuous y only); "none": from zero
+    # a Gaussian fitted to the training pairs (kellynotes.baseline; continuous y only): "candidate",
+    # it competes with the trained network on the validation loss and the lower one is used;
+    # "residual", the network learns the remainder over it; "none", not fitted
     baseline: str = "none"
     held_out_fraction: float = 0.2
     validation_fraction: float = 0.1
@@ -163,8 +165,8 @@ class VectorInformationConfig:
             raise ValueError(f"networks must be 'one' (label dropout) or 'two' (separate networks), got {self.networks!r}")
         if not (isinstance(self.whiten, bool) or self.whiten == "auto"):
             raise ValueError(f"whiten must be True, False or 'auto', got {self.whiten!r}")
-        if self.baseline not in ("gaussian", "none"):
-            raise ValueError(f"baseline must be 'gaussian' or 'none', got {self.baseline!r}")
+        if self.baseline not in BASELINES:
+            raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
         if self.marginals not in marginals.MARGINAL_TRANSFORMS:
             raise ValueError(f"marginals must be one of {marginals.MARGINAL_TRANSFORMS}, got {self.marginals!r}")
         _check_fractions(self.held_out_fraction, self.validation_fraction)
@@ -367,11 +369,34 @@ def _whitens(array: np.ndarray, whiten: bool | str) -> bool:
     return marginals.is_flattened(array) if whiten == "auto" else whiten
 
 
+def _compete(training: tuple[entropy.TrainingResult, ...], gaussian: baseline.GaussianBaseline, validation, sde: VPSDE,
+             key: PRNGKeyArray):
+    """The entropy field of the trained network(s) or of the Gaussian baseline, whichever has the lower
+    validation loss (:func:`kellynotes.entropy.validation_loss`, on the same draws for both; in the
+    two-network mode each network against the baseline's branch); with whether the baseline won
+    and the losses (network first)."""
+    models, used, losses = [], [], []
+    repeats = -(-entropy.VALIDATION_EVALUATIONS // validation[0].shape[0])
+    x_val, y_val = np.tile(validation[0], (repeats, 1)), np.tile(validation[1], (repeats, 1))
+    for result in training:
+        conditional = result.model.network.conditional
+        options = dict(s_min=result.config.s_min, time_sampling=result.config.time_sampling,
+                       weighting=result.config.weighting, unconditional_branch=result.config.label_dropout > 0)
+        pair = [float(entropy.validation_loss(network, sde, x_val, y_val if conditional else None, key, **options))
+                for network in (result.model.network, gaussian)]
+        losses.append(pair)
+        used.append(pair[1] < pair[0])
+        models.append(entropy.EntropyModel(gaussian, sde, result.config.s_min) if used[-1] else result.model)
+    field = models[0].entropy_field if len(models) == 1 else entropy.PairedEntropyField(*models)
+    return field, used if len(used) > 1 else used[0], losses
+
+
 def _vector_mutual_information(x, y, key, config: VectorInformationConfig, split, sde: VPSDE,
                                progress: bool) -> MutualInformationResult:
     x = _check_x(x)
     y = _check_y(y, x.shape[0])
     key_split, key_train, key_minde, key_diff, key_rate, key_train_minde = jax.random.split(key, 6)
+    key_compete = jax.random.fold_in(key, 6)
     if split is None:
         split = split_pairs(x.shape[0], key_split, config.held_out_fraction, config.validation_fraction)
     elif not isinstance(split, PairSplit):
@@ -393,9 +418,9 @@ def _vector_mutual_information(x, y, key, config: VectorInformationConfig, split
     train_config = replace(config.train, progress=config.train.progress and progress)
     validation = (x[split.validation], y[split.validation]) if split.validation.size else None
     fit = None
-    if config.baseline == "gaussian" and y.dtype != np.int32:
+    if config.baseline != "none" and y.dtype != np.int32:
         fit = baseline.fit_gaussian_baseline(x[split.train], y[split.train], validation)
-    options = dict(sde=sde, baseline=None if fit is None else fit.baseline)
+    options = dict(sde=sde, baseline=fit.baseline if config.baseline == "residual" else None)
     if config.networks == "one":
         training = (entropy.train(key_train, x[split.train], y[split.train], config=train_config,
                                   validation=validation, **options),)
@@ -407,6 +432,12 @@ def _vector_mutual_information(x, y, key, config: VectorInformationConfig, split
                     entropy.train(key_unconditional, x[split.train], None, config=train_config,
                                   validation=None if validation is None else (validation[0], None), **options))
         field = entropy.PairedEntropyField(training[0].model, training[1].model)
+    gaussian_fit = None
+    if fit is not None:
+        gaussian_fit = dict(ridge=fit.ridge, mutual_information=fit.baseline.mutual_information(), used=False)
+        if config.baseline == "candidate" and validation is not None:
+            field, gaussian_fit["used"], gaussian_fit["validation_loss"] = _compete(
+                training, fit.baseline, validation, sde, key_compete)
     options = dict(s_min=config.train.s_min, num_samples=config.num_samples)
     x_held, y_held = x[split.held_out], y[split.held_out]
     minde = entropy.mutual_information_minde(field, sde, x_held, y_held, key=key_minde, **options)
@@ -415,7 +446,6 @@ def _vector_mutual_information(x, y, key, config: VectorInformationConfig, split
                                            _rate_grid(config.train.s_min, sde, config.rate_points), key=key_rate)
     train_minde = entropy.mutual_information_minde(field, sde, x[split.train], y[split.train], key=key_train_minde,
                                                    **options)
-    gaussian_fit = None if fit is None else dict(ridge=fit.ridge, mutual_information=fit.baseline.mutual_information())
     settings = dict(config=asdict(config), sde=asdict(sde), num_pairs=int(x.shape[0]), whitened=whitened,
                     gaussian_baseline=gaussian_fit,
                     split_sizes=dict(train=int(split.train.size), validation=int(split.validation.size),
