@@ -21,7 +21,9 @@ four protocols, i.e. four `VectorInformationConfig`s:
   (`networks="one", marginals="rank_gaussian"`, the default before whitening was measured);
 * **whitened**: the same, then x and y each whitened (`whiten=True`, `marginals.whiten`);
 * **default**: `VectorInformationConfig()`, which whitens a variable only if it is flattened
-  (`whiten="auto"`, `marginals.is_flattened`); the row records which were (``whitened``).
+  (`whiten="auto"`, `marginals.is_flattened`) and lets a fitted Gaussian compete with the network
+  (`baseline="candidate"`); the row records which variables were whitened (``whitened``) and
+  whether the Gaussian won (``gaussian_baseline``). The other three fit no Gaussian.
 
 Errors are signed, in % of the exact I(X;Y) (Eq. 55, uncut). "cut" is the exact I of the data
 as given, integrated from s_min = 1e-3 (`gaussian.mutual_information(g, sde, s_min)`), which is
@@ -53,11 +55,18 @@ SWEEPS = {"fig9": dict(dim_x=25, dim_y=15, k=5), "fig11": dict(dim_x=50, dim_y=8
 LAMBDAS = information.FLATTENING_LAMBDAS
 _QUIET = api.VectorInformationConfig(train=replace(entropy.TrainConfig(), progress=False))
 PROTOCOLS = {
-    "paper": replace(_QUIET, networks="two", marginals="none", whiten=False),
-    "one network": replace(_QUIET, networks="one", marginals="rank_gaussian", whiten=False),
-    "whitened": replace(_QUIET, networks="one", marginals="rank_gaussian", whiten=True),
-    "default": _QUIET,  # whiten="auto": whitens the flattened variables only
+    "paper": replace(_QUIET, networks="two", marginals="none", whiten=False, baseline="none"),
+    "one network": replace(_QUIET, networks="one", marginals="rank_gaussian", whiten=False, baseline="none"),
+    "whitened": replace(_QUIET, networks="one", marginals="rank_gaussian", whiten=True, baseline="none"),
+    "default": _QUIET,  # whiten="auto": whitens the flattened variables only; the Gaussian candidate
 }
+# Settings added to VectorInformationConfig after rows were stored, with the behaviour those rows had.
+ADDED_SETTINGS = dict(baseline="none")
+
+
+def same_config(row: dict, protocol: str) -> bool:
+    """Whether a stored row was measured with today's settings of its protocol."""
+    return {**ADDED_SETTINGS, **row["config"]} == json.loads(json.dumps(asdict(PROTOCOLS[protocol])))
 
 
 def measure(sweep: str, lambda_delta: float, protocol: str) -> dict:
@@ -72,7 +81,7 @@ def measure(sweep: str, lambda_delta: float, protocol: str) -> dict:
                 total_entropy_x=gaussian.total_entropy_x(g), value=result.value, stderr=result.stderr,
                 train_value=result.train_estimate.value, entropy_difference=result.entropy_difference.value,
                 kept_steps=[int(t.selected_step) for t in result.training], warnings=list(result.warnings),
-                whitened=result.settings["whitened"],
+                whitened=result.settings["whitened"], gaussian_baseline=result.settings["gaussian_baseline"],
                 seconds=time.perf_counter() - start, config=json.loads(json.dumps(asdict(config))))
 
 
@@ -105,7 +114,7 @@ def main() -> None:
     if stored is not None and stored["config"]["num_pairs"] == NUM_PAIRS:
         for row in stored["results"]["rows"]:  # kept if measured with the settings of today
             same_law = row["sweep"] in SWEEPS and all(row[key] == value for key, value in SWEEPS[row["sweep"]].items())
-            if same_law and row["protocol"] in PROTOCOLS and row["config"] == json.loads(json.dumps(asdict(PROTOCOLS[row["protocol"]]))):
+            if same_law and row["protocol"] in PROTOCOLS and same_config(row, row["protocol"]):
                 rows[row_key(row)] = row
     if not args.table_only:
         for sweep in args.sweeps:

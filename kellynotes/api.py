@@ -15,6 +15,16 @@ returned beside it: a network that has memorised its training pairs gives them a
 value than new pairs (on new pairs, usually a larger one: its conditional field then points at
 remembered partners), and the result then carries a warning.
 
+**The Gaussian candidate.** With continuous ``y`` a joint Gaussian is also fitted to the training
+pairs (:func:`kellynotes.baseline.fit_gaussian_baseline`: ridge-regularised gain, chosen on the
+validation pairs), and its exact entropy field competes with the trained network on the validation
+loss; the field with the lower loss is the one MINDE integrates (``baseline="candidate"``;
+``settings["gaussian_baseline"]["used"]`` says which won). In high dimension, with few pairs per
+input, the network fits noise before it has learnt the linear dependence that the Gaussian captures
+in closed form; where the dependence is not Gaussian, the network wins. ``baseline="residual"`` makes
+the network learn the remainder over the Gaussian instead (slower to find non-linear structure, see
+benchmarks/README.md), ``"none"`` fits nothing.
+
 **Images with class labels.** Given images ``x`` of shape (N, H, W) or (N, H, W, C) and integer
 labels, :func:`estimate_mutual_information` splits them (stratified, by ``key``) into a training
 and a held-out part, trains a class-conditional U-Net and a reference CNN on the training part

@@ -22,7 +22,11 @@ among $D_X D_Y$ candidates from a few thousand pairs.
 high dimension those errors alone add about $D_X D_Y/(2N)$ nats of spurious information. So
 $K = \hat\Sigma_{XY}(\hat\Sigma_{Y}+\rho I)^{-1}$ (ridge regression of $\mathbf x$ on $\mathbf y$), with $\rho$
 chosen on validation pairs by the Gaussian negative log-likelihood of $\mathbf x$ given $\mathbf y$
-(:func:`fit_gaussian_baseline`); $C$ is the covariance of the training residuals.
+(:func:`fit_gaussian_baseline`); $C$ is the covariance of the training residuals. Shrinking $K$
+also shrinks the information the Gaussian carries, so of the ridges whose validation loss is
+within one (paired) standard error of the lowest, the smallest is taken: the one-standard-error
+rule, turned towards less shrinkage. Where the loss barely depends on $\rho$ (few dimensions)
+that is $\rho = 0$; where it falls steeply (many), the shrinkage the data ask for.
 
 The baseline is fitted on the training pairs only, so held-out estimates stay held out.
 """
@@ -121,23 +125,25 @@ class ResidualNetwork(eqx.Module):
 
 
 def gaussian_negative_log_likelihood(x: Float[np.ndarray, "N D_X"], y: Float[np.ndarray, "N D_Y"],
-                                     mean_x, mean_y, gain, cov_x_given_y) -> float:
-    r"""$-\frac1N\sum\log\mathcal N(\mathbf x_i; \mathbf m_X + K(\mathbf y_i-\mathbf m_Y), C)$ without the
-    $\frac D2\log2\pi$ constant, nats per pair."""
+                                     mean_x, mean_y, gain, cov_x_given_y) -> Float[np.ndarray, " N"]:
+    r"""$-\log\mathcal N(\mathbf x_i; \mathbf m_X + K(\mathbf y_i-\mathbf m_Y), C)$ of each pair, without the
+    $\frac D2\log2\pi$ constant, nats."""
     residual = x - mean_x - (y - mean_y) @ gain.T
     eigenvalues, vectors = _eigh(cov_x_given_y)
-    return float(0.5 * np.mean(np.sum((residual @ vectors) ** 2 / eigenvalues, axis=1)) + 0.5 * np.sum(np.log(eigenvalues)))
+    return 0.5 * np.sum((residual @ vectors) ** 2 / eigenvalues, axis=1) + 0.5 * np.sum(np.log(eigenvalues))
 
 
 @dataclass(frozen=True)
 class GaussianFit:
-    """The fitted :class:`GaussianBaseline`, the ridge chosen, and the validation negative
-    log-likelihood of every ridge tried (empty without validation pairs)."""
+    """The fitted :class:`GaussianBaseline`, the ridge chosen, and for every ridge tried the mean
+    validation negative log-likelihood (nats per pair) and the standard error of its difference
+    from the lowest (both empty without validation pairs)."""
 
     baseline: GaussianBaseline
     ridge: float
     ridges: tuple[float, ...]
     validation_nll: tuple[float, ...]
+    validation_nll_stderr: tuple[float, ...]
 
 
 def _fit(x, y, ridge):
@@ -155,8 +161,9 @@ def fit_gaussian_baseline(x: Float[np.ndarray, "N D_X"], y: Float[np.ndarray, "N
     r"""Fit the Gaussian baseline to training pairs ``(x, y)``.
 
     **Arguments:** ``x`` (N, D_X) and ``y`` (N, D_Y) the training pairs (N > D_X + D_Y);
-    ``validation=(x_val, y_val)``: the ridge $\rho$ of $K$ is the one of ``ridges`` with the lowest
-    :func:`gaussian_negative_log_likelihood` on them (without: $\rho = 0$, least squares).
+    ``validation=(x_val, y_val)``: the ridge $\rho$ of $K$ is the smallest of ``ridges`` whose mean
+    :func:`gaussian_negative_log_likelihood` on them is within one standard error (of the paired
+    difference) of the lowest (without: $\rho = 0$, least squares).
 
     **Returns:** a :class:`GaussianFit`.
     """
@@ -170,14 +177,16 @@ def fit_gaussian_baseline(x: Float[np.ndarray, "N D_X"], y: Float[np.ndarray, "N
     if not ridges or min(ridges) < 0:
         raise ValueError(f"ridges must be a non-empty sequence of numbers >= 0, got {ridges}")
     if validation is None:
-        moments, chosen, scores = _fit(x, y, 0.0), 0.0, ()
-    else:
-        x_val, y_val = (np.asarray(a, np.float64) for a in validation)
-        if x_val.shape[1:] != x.shape[1:] or y_val.shape[1:] != y.shape[1:] or x_val.shape[0] != y_val.shape[0]:
-            raise ValueError(f"validation pairs must match the training pairs: {x_val.shape}, {y_val.shape}")
-        fits = [_fit(x, y, ridge) for ridge in ridges]
-        scores = tuple(gaussian_negative_log_likelihood(x_val, y_val, m_x, m_y, gain, cov)
-                       for m_x, _, m_y, gain, cov in fits)
-        best = int(np.argmin(scores))
-        moments, chosen = fits[best], ridges[best]
-    return GaussianFit(GaussianBaseline.from_moments(*moments), chosen, ridges if scores else (0.0,), scores)
+        return GaussianFit(GaussianBaseline.from_moments(*_fit(x, y, 0.0)), 0.0, (0.0,), (), ())
+    x_val, y_val = (np.asarray(a, np.float64) for a in validation)
+    if x_val.shape[1:] != x.shape[1:] or y_val.shape[1:] != y.shape[1:] or x_val.shape[0] != y_val.shape[0]:
+        raise ValueError(f"validation pairs must match the training pairs: {x_val.shape}, {y_val.shape}")
+    fits = [_fit(x, y, ridge) for ridge in ridges]
+    losses = np.stack([gaussian_negative_log_likelihood(x_val, y_val, m_x, m_y, gain, cov)
+                       for m_x, _, m_y, gain, cov in fits])
+    means = losses.mean(axis=1)
+    best = int(np.argmin(means))
+    stderr = (losses - losses[best]).std(axis=1) / np.sqrt(losses.shape[1])
+    chosen = min((i for i in range(len(ridges)) if means[i] - means[best] <= stderr[i]), key=lambda i: ridges[i])
+    return GaussianFit(GaussianBaseline.from_moments(*fits[chosen]), ridges[chosen], ridges,
+                       tuple(means.tolist()), tuple(stderr.tolist()))

@@ -88,7 +88,7 @@ class TestFit:
         g = joint()
         x, y = (np.asarray(a, np.float64) for a in g.sample(jax.random.key(7), 200_000))
         fit = baseline.fit_gaussian_baseline(x + 2.0, y - 1.0)
-        assert fit.ridge == 0.0 and fit.validation_nll == ()
+        assert fit.ridge == 0.0 and fit.validation_nll == () and fit.validation_nll_stderr == ()
         # sample moments of 2e5 pairs: errors ~ 1/sqrt(2e5) = 2e-3 of O(1) entries; 1e-2 is 5 of those
         np.testing.assert_allclose(fit.baseline.gain, g.gain, atol=1e-2)
         np.testing.assert_allclose(fit.baseline.mean_x, np.full(3, 2.0), atol=1e-2)
@@ -104,8 +104,21 @@ class TestFit:
         plain = baseline.fit_gaussian_baseline(x, y)
         ridged = baseline.fit_gaussian_baseline(x, y, validation)
         assert ridged.ridge > 0.0 and len(ridged.validation_nll) == len(baseline.RIDGE_GRID)
-        assert ridged.validation_nll[baseline.RIDGE_GRID.index(ridged.ridge)] == min(ridged.validation_nll)
-        assert plain.baseline.mutual_information() > 0.4 and ridged.baseline.mutual_information() < 0.2
+        # the one-standard-error rule towards less shrinkage: the chosen ridge is within one standard
+        # error of the lowest validation loss, and every smaller ridge is not
+        chosen = baseline.RIDGE_GRID.index(ridged.ridge)
+        excess = np.array(ridged.validation_nll) - min(ridged.validation_nll)
+        assert excess[chosen] <= ridged.validation_nll_stderr[chosen]
+        assert np.all(excess[:chosen] > np.array(ridged.validation_nll_stderr[:chosen]))
+        assert plain.baseline.mutual_information() > 0.4 and ridged.baseline.mutual_information() < 0.3
+
+    def test_few_dimensions_keep_the_least_squares_gain(self):
+        """3 + 2 dimensions, 5000 pairs: the validation loss hardly depends on the ridge, so none is used
+        (shrinking the gain would bias the information low)."""
+        g = joint()
+        x, y = (np.asarray(a, np.float64) for a in g.sample(jax.random.key(11), 6000))
+        fit = baseline.fit_gaussian_baseline(x[:5000], y[:5000], (x[5000:], y[5000:]))
+        assert fit.ridge <= 1e-2
 
     @pytest.mark.parametrize("args, message", [
         ((np.zeros((10, 2)), np.zeros((9, 1))), "shapes"),
