@@ -164,7 +164,7 @@ class VectorInformationConfig:
     # a Gaussian fitted to the training pairs (kellynotes.baseline; continuous y only): "candidate",
     # it competes with the trained network on the validation loss and the lower one is used;
     # "residual", the network learns the remainder over it; "none", not fitted
-    baseline: str = "none"
+    baseline: str = "candidate"
     held_out_fraction: float = 0.2
     validation_fraction: float = 0.1
     num_samples: int = 200_000
