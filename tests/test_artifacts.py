@@ -123,6 +123,9 @@ def test_benchmark_table_summarises_the_rows_it_is_given():
     narrow = information.benchmark_table(rows, costs=False)
     assert "1s" in table and "1s" not in narrow  # the costs column, and the table without it
     assert max(map(len, narrow.splitlines())) < max(map(len, table.splitlines()))
+    assert "Gaussian" not in table and "warning" not in table
+    rows[0] |= dict(gaussian_baseline=dict(used=True), warnings=["parted"])
+    assert information.benchmark_table(rows).splitlines()[2].endswith("(Gaussian, warning)")
 
 
 def _flattening_row(sweep, protocol, lambda_delta, truth, value):

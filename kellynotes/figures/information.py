@@ -273,7 +273,9 @@ def benchmark_estimates(rows: list[dict], name: str) -> tuple[np.ndarray, np.nda
 def benchmark_table(rows: list[dict], costs: bool = True) -> str:
     """A text table of a benchmark-mi artifact: per task the exact I, each estimator's estimate with
     its error and (``costs``) its cost in seconds, then per estimator the mean and largest absolute
-    error (nats). ``costs=False`` gives a narrower table (the book's)."""
+    error (nats). A row ends with "(Gaussian)" when kellynotes' value is that of the fitted Gaussian
+    (it won on validation, :mod:`kellynotes.baseline`) and "(warning)" when the estimate warned.
+    ``costs=False`` gives a narrower table (the book's)."""
     names = [name for name, _, _ in BENCHMARK_ESTIMATORS
              if name == "kellynotes" or any(name in row["peers"]["estimates"] for row in rows)]
     width, name_width = (21, 46) if costs else (15, 40)
@@ -291,7 +293,9 @@ def benchmark_table(rows: list[dict], costs: bool = True) -> str:
                 line += " " * (width + 1)
                 continue
             line += f" {estimate:6.3f} ({estimate - row['truth']:+.3f})" + (f" {seconds:4.0f}s" if costs else "")
-        lines.append(line + ("  (warning)" if row["warnings"] else ""))
+        notes = (["Gaussian"] if (row.get("gaussian_baseline") or {}).get("used") else []) + (
+            ["warning"] if row["warnings"] else [])
+        lines.append(line + (f"  ({', '.join(notes)})" if notes else ""))
     lines.append("-" * len(header))
     for name in names:
         truth, estimate = benchmark_estimates(rows, name)
