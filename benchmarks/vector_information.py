@@ -9,7 +9,8 @@ per variable, X ~ N(0, I_D) and Y = A X + ε with A nonzero on two coordinates o
 I = log(1 + a²) = 1 nat whatever D; and the same pairs *warped* coordinate by coordinate
 (asinh of X, cube of Y), which leaves I unchanged. For each variant it prints the held-out
 estimate (the default's value), MINDE on the training pairs (what the package returned before
-it held pairs out), their errors against the truth, the steps of the kept weights and the cost.
+it held pairs out), their errors against the truth, the steps of the kept weights, which field
+was used (the network's, or the fitted Gaussian's when it won on validation) and the cost.
 
 Variants: ``default`` (one network with label dropout, the copula map of the marginals, 70/10/20
 split, weights chosen on the validation loss); ``two-networks`` (the paper's protocol: a
@@ -64,7 +65,7 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=["gaussian", "warped"], choices=["gaussian", "warped"])
     args = parser.parse_args()
     header = (f"{'task':16s} {'variant':26s} {'truth':>6s} {'held-out':>14s} {'error':>7s} "
-              f"{'train pairs':>14s} {'error':>7s} {'kept step':>9s} {'warn':>4s} {'cost s':>6s}")
+              f"{'train pairs':>14s} {'error':>7s} {'kept step':>9s} {'field':>8s} {'warn':>4s} {'cost s':>6s}")
     print(header)
     print("-" * len(header))
     for dim in args.dims:
@@ -77,9 +78,11 @@ def main() -> None:
                 seconds = time.perf_counter() - start
                 train = result.train_estimate
                 kept = "/".join(str(t.selected_step) for t in result.training)
+                used = (result.settings["gaussian_baseline"] or {}).get("used", False)
+                field = "/".join("Gaussian" if u else "network" for u in (used if isinstance(used, list) else [used]))
                 print(f"{name:16s} {variant:26s} {truth:6.3f} {result.value:7.3f} ± {result.stderr:4.3f} "
                       f"{result.value - truth:+7.3f} {train.value:7.3f} ± {train.stderr:4.3f} "
-                      f"{train.value - truth:+7.3f} {kept:>9s} {len(result.warnings):4d} {seconds:6.0f}", flush=True)
+                      f"{train.value - truth:+7.3f} {kept:>9s} {field:>8s} {len(result.warnings):4d} {seconds:6.0f}", flush=True)
 
 
 if __name__ == "__main__":

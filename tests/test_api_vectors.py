@@ -232,6 +232,19 @@ class TestGaussianBaseline:
         # the network alone, at this budget, is much further off: what the candidate is for
         assert abs(results["none"].value - truth) > 2 * abs(results["candidate"].value - truth)
 
+    def test_two_networks_each_compete_with_their_branch(self):
+        x = np.random.default_rng(0).normal(size=(400, 2))
+        y = x[:, :1] + np.random.default_rng(1).normal(size=(400, 1))
+        result = kellynotes.estimate_mutual_information(
+            x, y, key=jax.random.key(0), config=dataclasses.replace(TINY, networks="two", baseline="candidate"))
+        fit = result.settings["gaussian_baseline"]
+        assert len(fit["used"]) == 2 and len(fit["validation_loss"]) == 2
+        assert isinstance(result.field, entropy.PairedEntropyField)
+        for used, (network_loss, gaussian_loss), model in zip(
+                fit["used"], fit["validation_loss"], (result.field.conditional, result.field.unconditional)):
+            assert used == (gaussian_loss < network_loss)
+            assert isinstance(model.network, baseline.GaussianBaseline) == used
+
     def test_residual_trains_over_the_baseline(self):
         x = np.random.default_rng(0).normal(size=(400, 2))
         y = x[:, :1] + np.random.default_rng(1).normal(size=(400, 1))

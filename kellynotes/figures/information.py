@@ -270,6 +270,14 @@ def benchmark_estimates(rows: list[dict], name: str) -> tuple[np.ndarray, np.nda
     return truth, estimate
 
 
+def _row_notes(row: dict) -> str:
+    """ "  (Gaussian, warning)", or the part that applies, or "": whether the value is that of the fitted
+    Gaussian (it won on validation; in the two-network mode, for either network) and whether the estimate warned."""
+    used = (row.get("gaussian_baseline") or {}).get("used", False)
+    notes = (["Gaussian"] if any(np.atleast_1d(used)) else []) + (["warning"] if row["warnings"] else [])
+    return f"  ({', '.join(notes)})" if notes else ""
+
+
 def benchmark_table(rows: list[dict], costs: bool = True) -> str:
     """A text table of a benchmark-mi artifact: per task the exact I, each estimator's estimate with
     its error and (``costs``) its cost in seconds, then per estimator the mean and largest absolute
@@ -293,9 +301,7 @@ def benchmark_table(rows: list[dict], costs: bool = True) -> str:
                 line += " " * (width + 1)
                 continue
             line += f" {estimate:6.3f} ({estimate - row['truth']:+.3f})" + (f" {seconds:4.0f}s" if costs else "")
-        notes = (["Gaussian"] if (row.get("gaussian_baseline") or {}).get("used") else []) + (
-            ["warning"] if row["warnings"] else [])
-        lines.append(line + (f"  ({', '.join(notes)})" if notes else ""))
+        lines.append(line + _row_notes(row))
     lines.append("-" * len(header))
     for name in names:
         truth, estimate = benchmark_estimates(rows, name)
@@ -352,8 +358,8 @@ def _protocol_order(rows: list[dict]) -> list[str]:
 def flattening_table(rows: list[dict]) -> str:
     r"""A text table of the flattening artifact: per sweep, protocol and $\lambda_\delta$ the exact $I$ (uncut, and
     cut at $s_{\min}$ for the data as given: the most a network trained on the raw pairs can return), the
-    estimate ± s.e., its signed error (% of the exact $I$), the steps at which the weights were kept, and
-    the seconds taken."""
+    estimate ± s.e., its signed error (% of the exact $I$), the steps at which the weights were kept, the
+    seconds taken, and notes as in :func:`benchmark_table`."""
     header = (f"{'sweep':6s} {'protocol':12s} {'lambda':>7s} {'I exact':>8s} {'I cut':>7s} {'estimate':>15s} "
               f"{'err %':>7s} {'kept at':>12s} {'s':>5s}")
     lines = [header, "-" * len(header)]
@@ -362,8 +368,7 @@ def flattening_table(rows: list[dict]) -> str:
         kept = ",".join(str(step) for step in row["kept_steps"])
         lines.append(f"{row['sweep']:6s} {row['protocol']:12s} {row['lambda_delta']:7.0e} {row['truth']:8.3f} "
                      f"{row['cut_truth']:7.3f} {row['value']:8.3f} ± {row['stderr']:.3f} "
-                     f"{flattening_error_percent(row):+7.1f} {kept:>12s} {row['seconds']:5.0f}"
-                     + ("  (warning)" if row["warnings"] else ""))
+                     f"{flattening_error_percent(row):+7.1f} {kept:>12s} {row['seconds']:5.0f}" + _row_notes(row))
     return "\n".join(lines)
 
 
