@@ -19,9 +19,10 @@ remembered partners), and the result then carries a warning.
 pairs (:func:`kellynotes.baseline.fit_gaussian_baseline`: ridge-regularised gain, chosen on the
 validation pairs), and its exact entropy field competes with the trained network on the validation
 loss; the field with the lower loss is the one MINDE integrates (``baseline="candidate"``;
-``settings["gaussian_baseline"]["used"]`` says which won). In high dimension, with few pairs per
-input, the network fits noise before it has learnt the linear dependence that the Gaussian captures
-in closed form; where the dependence is not Gaussian, the network wins. ``baseline="residual"`` makes
+``settings["gaussian_baseline"]["used"]`` says which won). The Gaussian wins where the pairs are
+Gaussian after the marginal map, in any dimension, and matters most in high dimension with few pairs
+per input, where the network fits noise before it has learnt the linear dependence that the
+Gaussian captures in closed form; where the dependence is not Gaussian, the network usually wins. ``baseline="residual"`` makes
 the network learn the remainder over the Gaussian instead (slower to find non-linear structure, see
 benchmarks/README.md), ``"none"`` fits nothing.
 
