@@ -26,7 +26,7 @@ exact fields (:func:`kellynotes.gaussian.exact_entropy_field`).
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field as dataclass_field
+from dataclasses import asdict, dataclass, field as dataclass_field, replace
 
 import equinox as eqx
 import jax
@@ -247,6 +247,47 @@ def validation_loss(network: EntropyMLP, sde: VPSDE, x, y, key: PRNGKeyArray, *,
     return loss
 
 
+# The compiled programs of `train` live at module level and take the data and the weights as
+# arguments (the static part of the network, the config and the SDE are hashed by filter_jit), so
+# every run of the same architecture and config reuses one compilation. Closures over the data
+# compiled two new programs per call (about 4 s on 2 cores), and each compiled program keeps
+# its own memory maps: about 480 maps per estimate, so a few hundred estimates in one process
+# reached the kernel's limit of 65,530 and crashed the JIT.
+
+
+@eqx.filter_jit
+def _train_chunk(params, opt_state, static, x, y, key, num_steps: int, config: "TrainConfig", sde: VPSDE):
+    """``num_steps`` optimiser steps in one ``lax.scan``; returns the new weights, optimiser state
+    and the mean training loss of the chunk."""
+    optimizer = warmup_cosine_adamw(config)
+    n = x.shape[0]
+
+    def loss_fn(params, key):
+        key_batch, key_loss = jax.random.split(key)
+        index = jax.random.randint(key_batch, (config.batch_size,), 0, n)
+        yb = None if y is None else y[index]
+        return denoising_loss(eqx.combine(params, static), sde, x[index], yb, key_loss, s_min=config.s_min,
+                              label_dropout=config.label_dropout, time_sampling=config.time_sampling,
+                              weighting=config.weighting)
+
+    def step(carry, key):
+        params, opt_state = carry
+        loss, grads = jax.value_and_grad(loss_fn)(params, key)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), loss
+
+    (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), jax.random.split(key, num_steps))
+    return params, opt_state, jnp.mean(losses)
+
+
+@eqx.filter_jit
+def _validation_loss_of(params, static, x_val, y_val, key, sde: VPSDE, s_min: float, time_sampling: str,
+                        weighting: str, unconditional_branch: bool):
+    return validation_loss(eqx.combine(params, static), sde, x_val, y_val, key, s_min=s_min,
+                           time_sampling=time_sampling, weighting=weighting,
+                           unconditional_branch=unconditional_branch)
+
+
 def train(
     key: PRNGKeyArray,
     x: Float[Array, "N D"],
@@ -276,30 +317,9 @@ def train(
         if y is not None and jnp.issubdtype(y.dtype, jnp.integer):
             raise ValueError("a Gaussian baseline needs continuous y (N, D_Y), not integer labels")
         network = ResidualNetwork(network, baseline)
-    optimizer = warmup_cosine_adamw(config)
     params, static = eqx.partition(network, eqx.is_inexact_array)
-    opt_state = optimizer.init(params)
-    n = x.shape[0]
-
-    def loss_fn(params, key):
-        key_batch, key_loss = jax.random.split(key)
-        index = jax.random.randint(key_batch, (config.batch_size,), 0, n)
-        yb = None if y is None else y[index]
-        return denoising_loss(eqx.combine(params, static), sde, x[index], yb, key_loss, s_min=config.s_min,
-                              label_dropout=config.label_dropout, time_sampling=config.time_sampling,
-                              weighting=config.weighting)
-
-    @eqx.filter_jit
-    def run(params, opt_state, key, num_steps):
-        def step(carry, key):
-            params, opt_state = carry
-            loss, grads = jax.value_and_grad(loss_fn)(params, key)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), loss
-
-        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), jax.random.split(key, num_steps))
-        return params, opt_state, jnp.mean(losses)
-
+    opt_state = warmup_cosine_adamw(config).init(params)
+    program_config = replace(config, progress=False)  # a progress bar does not change the program
     if validation is not None:
         x_val, y_val = montecarlo.as_device_arrays(*validation)
         if x_val.shape[1:] != x.shape[1:] or (y is None) != (y_val is None):
@@ -308,13 +328,8 @@ def train(
         x_val = jnp.tile(x_val, (repeats, 1))
         y_val = None if y_val is None else jnp.tile(y_val, (repeats,) + (1,) * (y_val.ndim - 1))
         key_train, key_validation = jax.random.split(key_train)
-
-        @eqx.filter_jit
-        def evaluate(params, x_val, y_val, key):
-            return validation_loss(eqx.combine(params, static), sde, x_val, y_val, key, s_min=config.s_min,
-                                   time_sampling=config.time_sampling, weighting=config.weighting,
-                                   unconditional_branch=config.label_dropout > 0)
-
+        scoring = dict(sde=sde, s_min=config.s_min, time_sampling=config.time_sampling,
+                       weighting=config.weighting, unconditional_branch=config.label_dropout > 0)
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
@@ -322,14 +337,14 @@ def train(
     best_params, selected_step = params, 0
     validation_steps = []
     if validation is not None:  # the initial weights compete too (with a baseline: the Gaussian model)
-        validation_losses.append(float(evaluate(params, x_val, y_val, key_validation)))
+        validation_losses.append(float(_validation_loss_of(params, static, x_val, y_val, key_validation, **scoring)))
         validation_steps.append(0)
     done = 0
     with tqdm(total=config.steps, disable=not config.progress, desc="training", unit="step") as bar:
         while done < config.steps:
             chunk = min(config.steps_per_call, config.steps - done)
             key_train, key_chunk = jax.random.split(key_train)
-            params, opt_state, loss = run(params, opt_state, key_chunk, chunk)
+            params, opt_state, loss = _train_chunk(params, opt_state, static, x, y, key_chunk, chunk, program_config, sde)
             loss = float(loss)
             if not np.isfinite(loss):
                 raise FloatingPointError(
@@ -342,7 +357,7 @@ def train(
             losses.append(loss)
             postfix = dict(loss=f"{loss:.3f}")
             if validation is not None:
-                validation_losses.append(float(evaluate(params, x_val, y_val, key_validation)))
+                validation_losses.append(float(_validation_loss_of(params, static, x_val, y_val, key_validation, **scoring)))
                 validation_steps.append(done)
                 if validation_losses[-1] <= min(validation_losses):
                     best_params, selected_step = params, done
