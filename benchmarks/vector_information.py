@@ -29,6 +29,7 @@ import numpy as np
 
 import kellynotes
 from kellynotes import api, gaussian
+from kellynotes.figures import information
 
 N = 10_000
 COUPLED = 2  # coordinates of X that Y depends on
@@ -78,8 +79,8 @@ def main() -> None:
                 seconds = time.perf_counter() - start
                 train = result.train_estimate
                 kept = "/".join(str(t.selected_step) for t in result.training)
-                used = (result.settings["gaussian_baseline"] or {}).get("used", False)
-                field = "/".join("Gaussian" if u else "network" for u in (used if isinstance(used, list) else [used]))
+                used = information.gaussian_used(result.settings["gaussian_baseline"])
+                field = "/".join("Gaussian" if u else "network" for u in used)
                 print(f"{name:16s} {variant:26s} {truth:6.3f} {result.value:7.3f} ± {result.stderr:4.3f} "
                       f"{result.value - truth:+7.3f} {train.value:7.3f} ± {train.stderr:4.3f} "
                       f"{train.value - truth:+7.3f} {kept:>9s} {field:>8s} {len(result.warnings):4d} {seconds:6.0f}", flush=True)

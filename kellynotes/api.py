@@ -387,12 +387,10 @@ def _compete(training: tuple[entropy.TrainingResult, ...], gaussian: baseline.Ga
     two-network mode each network against the baseline's branch); with whether the baseline won
     and the losses (network first)."""
     models, used, losses = [], [], []
-    repeats = -(-entropy.VALIDATION_EVALUATIONS // validation[0].shape[0])
-    x_val, y_val = np.tile(validation[0], (repeats, 1)), np.tile(validation[1], (repeats, 1))
+    x_val, y_val = entropy.tiled_validation_pairs(*validation)
     for result in training:
         conditional = result.model.network.conditional
-        options = dict(s_min=result.config.s_min, time_sampling=result.config.time_sampling,
-                       weighting=result.config.weighting, unconditional_branch=result.config.label_dropout > 0)
+        options = entropy.validation_options(result.config)
         pair = [float(entropy.validation_loss(network, sde, x_val, y_val if conditional else None, key, **options))
                 for network in (result.model.network, gaussian)]
         losses.append(pair)

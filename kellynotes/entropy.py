@@ -247,6 +247,20 @@ def validation_loss(network: EntropyMLP, sde: VPSDE, x, y, key: PRNGKeyArray, *,
     return loss
 
 
+def tiled_validation_pairs(x_val, y_val=None):
+    r"""The validation pairs repeated (whole copies) to at least :data:`VALIDATION_EVALUATIONS` rows, so
+    a validation loss averages over enough draws of $(s, \mathbf z)$ however few pairs there are."""
+    repeats = -(-VALIDATION_EVALUATIONS // x_val.shape[0])
+    x_val = jnp.tile(x_val, (repeats,) + (1,) * (x_val.ndim - 1))
+    return x_val, None if y_val is None else jnp.tile(y_val, (repeats,) + (1,) * (y_val.ndim - 1))
+
+
+def validation_options(config: "TrainConfig") -> dict:
+    """The keyword arguments of :func:`validation_loss` for a network trained with ``config``."""
+    return dict(s_min=config.s_min, time_sampling=config.time_sampling, weighting=config.weighting,
+                unconditional_branch=config.label_dropout > 0)
+
+
 # The compiled programs of `train` live at module level and take the data and the weights as
 # arguments (the static part of the network, the config and the SDE are hashed by filter_jit), so
 # every run of the same architecture and config reuses one compilation. Closures over the data
@@ -324,12 +338,9 @@ def train(
         x_val, y_val = montecarlo.as_device_arrays(*validation)
         if x_val.shape[1:] != x.shape[1:] or (y is None) != (y_val is None):
             raise ValueError(f"validation pairs must match the training pairs: x {x_val.shape} vs {x.shape}")
-        repeats = -(-VALIDATION_EVALUATIONS // x_val.shape[0])
-        x_val = jnp.tile(x_val, (repeats, 1))
-        y_val = None if y_val is None else jnp.tile(y_val, (repeats,) + (1,) * (y_val.ndim - 1))
+        x_val, y_val = tiled_validation_pairs(x_val, y_val)
         key_train, key_validation = jax.random.split(key_train)
-        scoring = dict(sde=sde, s_min=config.s_min, time_sampling=config.time_sampling,
-                       weighting=config.weighting, unconditional_branch=config.label_dropout > 0)
+        scoring = dict(sde=sde, **validation_options(config))
     from tqdm.auto import tqdm
 
     start = time.perf_counter()

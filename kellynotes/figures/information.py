@@ -270,11 +270,17 @@ def benchmark_estimates(rows: list[dict], name: str) -> tuple[np.ndarray, np.nda
     return truth, estimate
 
 
+def gaussian_used(fit: dict | None) -> tuple[bool, ...]:
+    """Per network (conditional first), whether the fitted Gaussian's field won on validation and was
+    used, from ``settings["gaussian_baseline"]`` of an estimate (``None`` or no ``"used"``: nowhere)."""
+    return tuple(bool(used) for used in np.atleast_1d((fit or {}).get("used", False)))
+
+
 def _row_notes(row: dict) -> str:
     """ "  (Gaussian, warning)", or the part that applies, or "": whether the value is that of the fitted
     Gaussian (it won on validation; in the two-network mode, for either network) and whether the estimate warned."""
-    used = (row.get("gaussian_baseline") or {}).get("used", False)
-    notes = (["Gaussian"] if any(np.atleast_1d(used)) else []) + (["warning"] if row["warnings"] else [])
+    used = gaussian_used(row.get("gaussian_baseline"))
+    notes = (["Gaussian"] if any(used) else []) + (["warning"] if row["warnings"] else [])
     return f"  ({', '.join(notes)})" if notes else ""
 
 
