@@ -161,7 +161,7 @@ def digits_tau_point(config: autoencoders.AutoencoderConfig, fraction: float) ->
     fit = config.dae_fit
     start = time.perf_counter()
     log(f"  training {fit.steps} steps of batch {fit.batch_size} ...")
-    model, record = autoencoders._fit(f"split-tau{fraction:g}", split_loss(config), model, x_train, fit,
+    model, record = autoencoders.fit_model(f"split-tau{fraction:g}", split_loss(config), model, x_train, fit,
                                       key=next(keys), checkpoint_dir=None, progress=False)
     train_total = time.perf_counter() - start
     compile_s, step_s = fit_timing(record, fit)
@@ -178,18 +178,18 @@ def digits_tau_point(config: autoencoders.AutoencoderConfig, fraction: float) ->
     results = {}
     for latent, encoder in (("semantic", model.semantic_encoder), ("perceptual", model.perceptual_encoder)):
         with clock.time(f"{latent}: latents", f"{len(x_reference)} reference + {len(x_eval)} held-out images"):
-            latents = autoencoders._latents(encoder, x_reference, x_eval, next(keys))
+            latents = autoencoders.encode_latents(encoder, x_reference, x_eval, next(keys))
         with clock.time(f"{latent}: kNN accuracies", f"k={config.knn_neighbors}, samples and means"):
-            knn = autoencoders._knn_report(latents, y_reference, y_eval, config.knn_neighbors)
+            knn = autoencoders.knn_report(latents, y_reference, y_eval, config.knn_neighbors)
         information_config = config.information
         with clock.time(f"{latent}: I(Z;Y) estimate",
                         f"{information_config.steps} steps x {information_config.batch_size}, "
                         f"2 x {config.information_samples} samples"):
-            information = autoencoders._information(latents.reference_samples, y_reference, config, next(keys))
+            information = autoencoders.label_information(latents.reference_samples, y_reference, config, next(keys))
         results[latent] = (knn, information)
         if fraction == config.tsne_tau_fraction:
             with clock.time(f"{latent}: t-SNE", f"only at tau = {config.tsne_tau_fraction} T"):
-                autoencoders._tsne(latents.held_out_samples, config.tsne_perplexity, config.seed)
+                autoencoders.tsne_embedding(latents.held_out_samples, config.tsne_perplexity, config.seed)
 
     print(f"\nPart 1: one tau point of the {config.dataset} preset, measured end to end "
           f"(tau = {tau:g}, D_Z = {config.split_latent_dim} per latent, {len(x_train)} training images)")
@@ -232,7 +232,7 @@ def full_scale(config: autoencoders.AutoencoderConfig, steady_steps: int, quick:
     x = rng.uniform(-1.0, 1.0, size=(2048, dim)).astype(np.float32)
     probe_fit = replace(fit, steps=1 + steady_steps, steps_per_call=1, checkpoint_every=1)
     start = time.perf_counter()
-    fitted_model, record = autoencoders._fit("probe", split_loss(config), model, x, probe_fit, key=jax.random.key(1),
+    fitted_model, record = autoencoders.fit_model("probe", split_loss(config), model, x, probe_fit, key=jax.random.key(1),
                                              checkpoint_dir=None, progress=False)
     setup_s = time.perf_counter() - start - record["wall_time_s"]
     compile_s, step_s = fit_timing(record, probe_fit)
@@ -264,13 +264,13 @@ def full_scale(config: autoencoders.AutoencoderConfig, steady_steps: int, quick:
     z_held = centres[held_labels] + rng.standard_normal((held_out, latent_dim)).astype(np.float32)
     log("  kNN ...")
     start = time.perf_counter()
-    latents = autoencoders._Latents(z, z, z_held, z_held, 0.0)
-    autoencoders._knn_report(latents, labels, held_labels, config.knn_neighbors)
+    latents = autoencoders.Latents(z, z, z_held, z_held, 0.0)
+    autoencoders.knn_report(latents, labels, held_labels, config.knn_neighbors)
     knn_s = time.perf_counter() - start
     information_config = config.information
     log(f"  one I(Z;Y) estimate ({information_config.steps} steps, 2 x {config.information_samples} samples) ...")
     start = time.perf_counter()
-    information = autoencoders._information(z, labels, config, jax.random.key(2))
+    information = autoencoders.label_information(z, labels, config, jax.random.key(2))
     information_s = time.perf_counter() - start
 
     kind = "SMOKE RUN (--quick: a tiny model at 28x28; the numbers mean nothing)" if quick else "measured on this CPU"

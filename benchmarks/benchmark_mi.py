@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 import kellynotes
-from kellynotes import api, experiments, marginals, training
+from kellynotes import api, marginals, store
 from kellynotes.figures import information
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,16 +72,16 @@ def same_settings(stored: dict, config: api.VectorInformationConfig) -> bool:
 def save(rows: list[dict], config: api.VectorInformationConfig, seconds: float, artifact_path: Path,
          stored: dict | None = None) -> None:
     """The artifact pair ``benchmark-mi.{json,npz}`` (the schema of
-    :func:`kellynotes.experiments.load_artifact`): the rows in the json, their numbers as arrays.
+    :func:`kellynotes.store.load_artifact`): the rows in the json, their numbers as arrays.
     With ``stored`` (an artifact whose peers alone changed) its settings and provenance are kept, and
     the provenance records when the peers were added."""
     rows = sorted(rows, key=lambda row: row["name"])
     if stored is None:
         settings = dict(estimate=asdict(config), num_pairs=10_000, sample_seed=0, peers=list(PEERS))
-        provenance = experiments.provenance(seconds)
+        provenance = store.provenance(seconds)
     else:
         settings = stored["config"]
-        now = experiments.provenance(0.0)
+        now = store.provenance(0.0)
         provenance = dict(stored["provenance"], peers_added=dict(git_commit=now["git_commit"], date=now["date"]))
     artifact = dict(name="benchmark-mi", kind="benchmark-mi", config=settings,
                     results=dict(rows=rows), training={}, provenance=provenance)
@@ -89,9 +89,8 @@ def save(rows: list[dict], config: api.VectorInformationConfig, seconds: float, 
                   stderr=[row["stderr"] for row in rows], seconds=[row["seconds"] for row in rows],
                   **{name.replace("-", "_"): [row["peers"]["estimates"].get(name, np.nan) for row in rows]
                      for name in PEERS})
-    training.atomic_write(artifact_path.with_suffix(".npz"), lambda file: np.savez(file, **{
-        key: np.asarray(value, np.float64) for key, value in arrays.items()}))
-    training.atomic_write(artifact_path, lambda file: file.write(json.dumps(artifact, indent=1).encode()))
+    store.save_artifact(artifact_path, artifact, {key: np.asarray(value, np.float64) for key, value in arrays.items()},
+                        compressed=False)
 
 
 def main() -> None:

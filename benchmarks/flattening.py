@@ -45,7 +45,7 @@ import jax
 import numpy as np
 
 import kellynotes
-from kellynotes import api, entropy, experiments, gaussian, training
+from kellynotes import api, entropy, gaussian, store
 from kellynotes.figures import information
 from kellynotes.sde import VPSDE
 
@@ -95,16 +95,15 @@ def row_key(row: dict) -> tuple:
 
 
 def save(rows: list[dict]) -> None:
-    """``results/flattening.{json,npz}`` in the schema of :func:`kellynotes.experiments.load_artifact`."""
+    """``results/flattening.{json,npz}`` in the schema of :func:`kellynotes.store.load_artifact`."""
     rows = sorted(rows, key=lambda row: (row["sweep"], list(PROTOCOLS).index(row["protocol"]), -row["lambda_delta"]))
     artifact = dict(name="flattening", kind="flattening", results=dict(rows=rows), training={},
                     config=dict(num_pairs=NUM_PAIRS, sweeps=SWEEPS, noise_std=1.0, gaussian_seed=1, sample_seed=2,
                                 protocols={name: json.loads(json.dumps(asdict(c))) for name, c in PROTOCOLS.items()}),
-                    provenance=experiments.provenance(sum(row["seconds"] for row in rows)))
+                    provenance=store.provenance(sum(row["seconds"] for row in rows)))
     arrays = {name: np.asarray([row[name] for row in rows], np.float64)
               for name in ("lambda_delta", "truth", "cut_truth", "value", "stderr", "seconds")}
-    training.atomic_write(ARTIFACT.with_suffix(".npz"), lambda file: np.savez(file, **arrays))
-    training.atomic_write(ARTIFACT, lambda file: file.write(json.dumps(artifact, indent=1).encode()))
+    store.save_artifact(ARTIFACT, artifact, arrays, compressed=False)
 
 
 def main() -> None:

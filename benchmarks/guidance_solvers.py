@@ -135,7 +135,7 @@ def main():
             options = dict(solver=solver, num_steps=num_steps)
             if tol is not None:
                 options.update(rtol=tol, atol=tol)
-            result, first, run = timed(lambda: flow(**options))
+            result, first, run = timed(partial(flow, **options))
             setting = f"tol={tol:g}" if tol is not None else f"{num_steps} fixed"
             rows.append((solver, setting, result, first, run))
             log(f"[w={w:g}] {solver} {setting}: {result.num_steps} steps, first call {first:.2f} s, run {run:.3f} s")

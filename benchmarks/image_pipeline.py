@@ -11,7 +11,7 @@ cifar10), a U-Net of that size is trained on random images of the right shape wi
 (trace + compile + its steps) minus the steady time of those steps; "img/s" is steady-state
 throughput; "GFLOP/step" is XLA's count for one forward+backward step (cost analysis of the
 lowered program) and "TFLOP/s" the achieved rate, with its fraction of the device's dense
-peak where the device is in ``experiments.PEAK_FLOPS``. Then the estimator cost: seconds per
+peak where the device is in ``store.PEAK_FLOPS``. Then the estimator cost: seconds per
 1000 Monte Carlo samples of ``entropy.neural_entropy`` (one network call each) after
 compilation, and the probability-flow sampler (adaptive Tsit5, 16 images) with its number
 of field evaluations.
@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kellynotes import entropy, experiments, results, sampling, training
+from kellynotes import entropy, experiments, results, sampling, store, training
 from kellynotes.sde import VPSDE
 from kellynotes.unet import UNet, UNetConfig
 
@@ -57,7 +57,7 @@ def measure(preset: str, steps: int, estimate_samples: int) -> dict:
         return entropy.denoising_loss(model, sde, batch["x"], batch["y"], key, s_min=config.s_min, label_dropout=0.2)
 
     fitted = training.fit(loss_fn, network, {"x": images, "y": labels}, fit_config, key=jax.random.key(1))
-    report = experiments.device_report(fitted, fit_config.compute_dtype)
+    report = store.device_report(fitted, fit_config.compute_dtype)
     steady_step_s = fit_config.batch_size / fitted.steady_examples_per_s
     model = entropy.EntropyModel(fitted.ema_model, sde, config.s_min)
     x, y = jnp.asarray(images[:256]), jnp.asarray(labels[:256])

@@ -12,7 +12,7 @@ The one-call estimators for your own data are
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from .version import __version__
 
 _SUBMODULES = (
     "api", "autoencoders", "bounds", "classifier", "dae", "data", "divergence", "entropy", "experiments", "figures",
@@ -42,10 +42,37 @@ def __dir__():
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import (  # noqa: F401
-        api, autoencoders, bounds, classifier, dae, data, divergence, entropy, experiments, figures, gaussian,
-        guidance, interactive, kelly, marginals, mixture, nets, posterior, results, runtime, sampling, sde, semantic, spectrum,
-        tower, training, unet,
+        api,
+        autoencoders,
+        bounds,
+        classifier,
+        dae,
+        data,
+        divergence,
+        entropy,
+        experiments,
+        figures,
+        gaussian,
+        guidance,
+        interactive,
+        kelly,
+        marginals,
+        mixture,
+        nets,
+        posterior,
+        results,
+        runtime,
+        sampling,
+        sde,
+        semantic,
+        spectrum,
+        tower,
+        training,
+        unet,
     )
     from .api import (  # noqa: F401
-        ImageInformationConfig, VectorInformationConfig, estimate_mutual_information, estimate_neural_entropy,
+        ImageInformationConfig,
+        VectorInformationConfig,
+        estimate_mutual_information,
+        estimate_neural_entropy,
     )

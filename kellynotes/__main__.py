@@ -1,7 +1,7 @@
-"""``python -m kellynotes run neural-entropy --dataset digits``: see :mod:`kellynotes.experiments`."""
+"""``python -m kellynotes run <experiment>``: see :mod:`kellynotes.cli`."""
 
 import sys
 
-from .experiments import main
+from .cli import main
 
 sys.exit(main())

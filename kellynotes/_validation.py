@@ -84,3 +84,10 @@ def count_fields(config, names, *, minimum: int = 1) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
             what = "positive" if minimum == 1 else f">= {minimum}"
             raise ValueError(f"{type(config).__name__}.{name} must be an integer {what}, got {value!r}")
+
+
+def frozen_float64(array) -> np.ndarray:
+    """A read-only float64 copy of ``array`` (for the fields of frozen dataclasses)."""
+    array = np.array(array, dtype=np.float64, copy=True)
+    array.setflags(write=False)
+    return array

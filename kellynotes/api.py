@@ -22,7 +22,8 @@ loss; the field with the lower loss is the one MINDE integrates (``baseline="can
 ``settings["gaussian_baseline"]["used"]`` says which won). The Gaussian wins where the pairs are
 Gaussian after the marginal map, in any dimension, and matters most in high dimension with few pairs
 per input, where the network fits noise before it has learnt the linear dependence that the
-Gaussian captures in closed form; where the dependence is not Gaussian, the network usually wins. ``baseline="residual"`` makes
+Gaussian captures in closed form; where the dependence is not Gaussian, the network
+usually wins. ``baseline="residual"`` makes
 the network learn the remainder over the Gaussian instead (slower to find non-linear structure, see
 benchmarks/README.md), ``"none"`` fits nothing.
 
@@ -107,7 +108,8 @@ class PairSplit:
         parts = {name: np.asarray(getattr(self, name)) for name in ("train", "validation", "held_out")}
         for name, index in parts.items():
             if index.ndim != 1 or (index.size and not np.issubdtype(index.dtype, np.integer)):
-                raise ValueError(f"split.{name} must be a 1-D array of integer indices, got {index.dtype} {index.shape}")
+                raise ValueError(f"split.{name} must be a 1-D array of integer indices, "
+                                 f"got {index.dtype} {index.shape}")
             if index.size and (index.min() < 0 or index.max() >= n):
                 raise ValueError(f"split.{name} has indices outside 0..{n - 1}")
             if np.unique(index).size != index.size:
@@ -175,7 +177,8 @@ class VectorInformationConfig:
 
     def __post_init__(self):
         if self.networks not in ("one", "two"):
-            raise ValueError(f"networks must be 'one' (label dropout) or 'two' (separate networks), got {self.networks!r}")
+            raise ValueError(f"networks must be 'one' (label dropout) or 'two' (separate networks), "
+                             f"got {self.networks!r}")
         if not (isinstance(self.whiten, bool) or self.whiten == "auto"):
             raise ValueError(f"whiten must be True, False or 'auto', got {self.whiten!r}")
         if self.baseline not in BASELINES:
@@ -184,7 +187,8 @@ class VectorInformationConfig:
             raise ValueError(f"marginals must be one of {marginals.MARGINAL_TRANSFORMS}, got {self.marginals!r}")
         _check_fractions(self.held_out_fraction, self.validation_fraction)
         if self.num_samples < 1 or self.rate_points < 2:
-            raise ValueError(f"num_samples must be >= 1 and rate_points >= 2, got {self.num_samples}, {self.rate_points}")
+            raise ValueError(f"num_samples must be >= 1 and rate_points >= 2, "
+                             f"got {self.num_samples}, {self.rate_points}")
 
 
 @dataclass(frozen=True)
@@ -500,7 +504,8 @@ def estimate_mutual_information(
         raise ValueError(f"x holds {kind}, so config must be a {expected.__name__}, got {type(config).__name__}")
     if is_images:
         if split is not None:
-            raise ValueError("split is for vectors; images are split per class by ImageInformationConfig.held_out_fraction")
+            raise ValueError("split is for vectors; "
+                             "images are split per class by ImageInformationConfig.held_out_fraction")
         return _image_mutual_information(x, y, key, config, progress)
     return _vector_mutual_information(x, y, key, config, split, sde, progress)
 

@@ -1,7 +1,6 @@
 r"""What diffusion decoders store, probed with autoencoders (App. F of the paper), as one experiment.
 
-``python -m kellynotes run autoencoders --dataset digits [--quick]`` (or
-``python -m kellynotes.autoencoders --dataset digits``) trains, on images scaled to [-1, 1]:
+``python -m kellynotes run autoencoders --dataset digits [--quick]`` trains, on images scaled to [-1, 1]:
 
 1. **VAE vs DAE** (App. F.2, Figs. 12 and 13). A VAE with the Gaussian decoder of Eq. (70)
    and a diffusion autoencoder (Eqs. 66, 67) with the same encoder architecture and
@@ -45,7 +44,7 @@ where it stopped: models from their last checkpoint, and finished evaluations (t
 comparison, each τ point) from the results stored beside the checkpoints, so a run can be
 split over several short jobs. The split DAEs differ only in τ, which the decoder holds as
 an array: the five of them share one compiled training step. The artifact
-(``autoencoders-<dataset>.json`` and ``.npz``) has the format of :mod:`kellynotes.experiments`;
+(``autoencoders-<dataset>.json`` and ``.npz``) has the format of :mod:`kellynotes.store`;
 its arrays are listed in :data:`ARRAYS`.
 
 The digits default trains its six diffusion autoencoders for 700 steps of 128 images
@@ -55,7 +54,6 @@ untrained model after 700 steps). The MNIST preset (:meth:`AutoencoderConfig.for
 is sized for one GPU.
 """
 
-import argparse
 import functools
 import json
 import math
@@ -69,12 +67,14 @@ import jax
 import numpy as np
 
 from . import _validation as check
-from . import dae, data, entropy, experiments, marginals, training
+from . import dae, data, entropy, marginals, store, training
+from .atomic import atomic_write
 from .sde import VPSDE
 from .unet import UNetConfig
 
-__all__ = ["ARRAYS", "AutoencoderConfig", "ExperimentData", "ModelConfigs", "add_cli", "load_data", "loss_functions",
-           "main", "model_configs", "run_autoencoders", "run_cli"]
+__all__ = ["ARRAYS", "AutoencoderConfig", "ExperimentData", "Latents", "ModelConfigs", "encode_latents", "fit_model",
+           "knn_report", "label_information", "load_data", "loss_functions", "model_configs", "run_autoencoders",
+           "run_from_arguments", "tsne_embedding"]
 
 # name -> shape, with R = reconstruction_images, N = evaluation_images, K = len(tau_fractions);
 # images are uint8 (H, W, C), latents float32, labels int32.
@@ -223,14 +223,15 @@ def _say(progress: bool, message: str) -> None:
         print(f"[autoencoders] {message}", file=sys.stderr, flush=True)
 
 
-def _fit(name: str, loss_fn, model, x, fit_config: training.FitConfig, *, key, checkpoint_dir, progress: bool):
-    """Train one model (checkpoints in ``checkpoint_dir/name``; split times held fixed) and
-    summarise its run."""
+def fit_model(name: str, loss_fn, model, x, fit_config: training.FitConfig, *, key, checkpoint_dir, progress: bool):
+    """Stage: train one model on images ``x`` with :func:`kellynotes.training.fit` (checkpoints in
+    ``checkpoint_dir/name``, or none; split times held fixed). Returns ``(EMA model, record)``, the record
+    holding the loss curve, the wall time and :func:`kellynotes.store.device_report`."""
     folder = None if checkpoint_dir is None else Path(checkpoint_dir) / name
     fitted = training.fit(loss_fn, model, {"x": x}, replace(fit_config, progress=progress), key=key,
                           checkpoint_dir=folder, trainable=dae.trainable(model))
     record = dict(loss_steps=fitted.loss_steps.tolist(), loss=fitted.loss.tolist(), wall_time_s=fitted.wall_time_s,
-                  resumed_from=fitted.resumed_from, **experiments.device_report(fitted, fit_config.compute_dtype))
+                  resumed_from=fitted.resumed_from, **store.device_report(fitted, fit_config.compute_dtype))
     return fitted.ema_model, record
 
 
@@ -250,8 +251,8 @@ def _stage(checkpoint_dir, name: str, config: AutoencoderConfig, compute):
             with np.load(arrays_path) as stored_arrays:
                 return stored["record"], {key: stored_arrays[key] for key in stored_arrays.files}
     record, arrays = compute()
-    training.atomic_write(arrays_path, lambda file: np.savez(file, **arrays))
-    training.atomic_write(record_path, lambda file: file.write(json.dumps(dict(config=fingerprint,
+    atomic_write(arrays_path, lambda file: np.savez(file, **arrays))
+    atomic_write(record_path, lambda file: file.write(json.dumps(dict(config=fingerprint,
                                                                                 record=record)).encode()))
     return json.loads(json.dumps(record)), arrays  # the same JSON round trip as a loaded stage
 
@@ -263,14 +264,14 @@ def _knn_accuracy(reference, reference_labels, queries, query_labels, neighbours
     from threadpoolctl import threadpool_limits
 
     classifier = KNeighborsClassifier(n_neighbors=min(neighbours, len(reference)))
-    with threadpool_limits(1):  # see _tsne
+    with threadpool_limits(1):  # see tsne_embedding
         return float(classifier.fit(reference, reference_labels).score(queries, query_labels))
 
 
-def _tsne(points: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
-    """2-D t-SNE embedding. Its OpenMP threads are limited to one: beside JAX's threads on a
-    busy 2-core machine they oversubscribe the cores (measured: 47 s instead of 1.2 s for
-    360 points)."""
+def tsne_embedding(points: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
+    """Stage: the 2-D t-SNE embedding of ``points`` (n, D) -> (n, 2). Its OpenMP threads are limited
+    to one: beside JAX's threads on a busy 2-core machine they oversubscribe the cores (measured:
+    47 s instead of 1.2 s for 360 points)."""
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
 
@@ -281,7 +282,7 @@ def _tsne(points: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _Latents:
+class Latents:
     """One encoder's latents: posterior means and one draw z ~ q(z|x) per image, for the
     reference (training) and the held-out images, and the mean KL to the prior (nats)."""
 
@@ -292,7 +293,9 @@ class _Latents:
     kl: float
 
 
-def _latents(encoder: dae.GaussianEncoder, x_reference, x_held_out, key) -> _Latents:
+def encode_latents(encoder: dae.GaussianEncoder, x_reference, x_held_out, key) -> Latents:
+    """Stage: the :class:`Latents` of one encoder on the reference and held-out images (one draw each,
+    by ``key``)."""
     key_reference, key_held_out = jax.random.split(key)
     draws = []
     for x, draw_key in ((x_reference, key_reference), (x_held_out, key_held_out)):
@@ -300,11 +303,11 @@ def _latents(encoder: dae.GaussianEncoder, x_reference, x_held_out, key) -> _Lat
         draws.append((mean, np.asarray(dae.reparameterize(mean, log_var, draw_key)), log_var))
     (reference_means, reference_samples, _), (held_out_means, held_out_samples, log_var) = draws
     kl = float(np.mean(dae.kl_to_standard_normal(held_out_means, log_var)))
-    return _Latents(reference_means, reference_samples, held_out_means, held_out_samples, kl)
+    return Latents(reference_means, reference_samples, held_out_means, held_out_samples, kl)
 
 
-def _knn_report(latents: _Latents, y_reference, y_held_out, neighbours: int) -> dict:
-    """kNN label accuracy of the latent samples (what the decoder is given) and, for
+def knn_report(latents: Latents, y_reference, y_held_out, neighbours: int) -> dict:
+    """Stage: kNN label accuracy of the latent samples (what the decoder is given) and, for
     comparison, of the posterior means, which can cluster even where the latent carries
     no information (a collapsed posterior keeps tiny but structured means)."""
     return dict(knn_accuracy=_knn_accuracy(latents.reference_samples, y_reference, latents.held_out_samples,
@@ -314,8 +317,8 @@ def _knn_report(latents: _Latents, y_reference, y_held_out, neighbours: int) -> 
                 kl=latents.kl)
 
 
-def _information(z: np.ndarray, labels: np.ndarray, config: AutoencoderConfig, key) -> dict:
-    """MINDE's $I(\\mathbf Z; Y)$ (Eq. 14) and the entropy difference (Eq. 52), nats, on the reference
+def label_information(z: np.ndarray, labels: np.ndarray, config: AutoencoderConfig, key) -> dict:
+    """Stage: MINDE's $I(\\mathbf Z; Y)$ (Eq. 14) and the entropy difference (Eq. 52), nats, on the reference
     pairs the network was trained on (App. F's protocol; standardised latents), not on held-out
     pairs as :func:`kellynotes.estimate_mutual_information` does: the stored runs were made so."""
     z = marginals.standardize(np.asarray(z, np.float64), "z")
@@ -352,7 +355,7 @@ class ExperimentData:
 
 def load_data(config: AutoencoderConfig, data_root=None, download: bool = False) -> ExperimentData:
     """The dataset of ``config`` (via :mod:`kellynotes.data`) cut as the experiment uses it."""
-    options = experiments.data_options(config.dataset, data_root, download)
+    options = data.load_options(config.dataset, data_root, download)
     train_set = data.load(config.dataset, "train", **options)
     test_set = data.load(config.dataset, "test", **options)
     to_vectors = lambda images: (2.0 * images - 1.0).reshape(len(images), -1).astype(np.float32)  # noqa: E731
@@ -425,11 +428,11 @@ def run_autoencoders(config: AutoencoderConfig, results_dir, *, checkpoint_dir=N
     # 1. VAE vs DAE with D_Z = 2 (Figs. 12, 13).
     clock = time.perf_counter()
     _say(progress, f"model 1/{total_models}: VAE, D_Z = {config.comparison_latent_dim}")
-    vae, training_records["vae"] = _fit(
+    vae, training_records["vae"] = fit_model(
         "vae", losses["vae"], dae.VAE(architectures.comparison, config.vae_decoder, key=next(keys)), x_train,
         config.vae_fit, key=next(keys), **fit_options)
     _say(progress, f"model 2/{total_models}: DAE, D_Z = {config.comparison_latent_dim}")
-    autoencoder, training_records["dae"] = _fit(
+    autoencoder, training_records["dae"] = fit_model(
         "dae", losses["dae"], dae.DiffusionAutoencoder(architectures.comparison, architectures.unet, key=next(keys)),
         x_train, config.dae_fit, key=next(keys), **fit_options)
     timings["comparison_training_s"] = time.perf_counter() - clock
@@ -444,15 +447,15 @@ def run_autoencoders(config: AutoencoderConfig, results_dir, *, checkpoint_dir=N
                                                     s_min=config.s_min, solver=config.reconstruction_solver,
                                                     num_steps=config.reconstruction_steps))
         comparison = {}
-        arrays = dict(reconstruction_originals=experiments._to_uint8(originals).reshape(-1, *image_shape),
-                      reconstruction_vae=experiments._to_uint8(vae_images).reshape(-1, *image_shape),
-                      reconstruction_dae=experiments._to_uint8(dae_images).reshape(-1, *image_shape))
+        arrays = dict(reconstruction_originals=store.to_uint8(originals).reshape(-1, *image_shape),
+                      reconstruction_vae=store.to_uint8(vae_images).reshape(-1, *image_shape),
+                      reconstruction_dae=store.to_uint8(dae_images).reshape(-1, *image_shape))
         for (name, model, decoded), key in zip((("vae", vae, vae_images), ("dae", autoencoder, dae_images)),
                                                evaluation_keys[1:]):
-            latents = _latents(model.encoder, x_reference, x_eval, key)
+            latents = encode_latents(model.encoder, x_reference, x_eval, key)
             arrays[f"latents_{name}"] = latents.held_out_means.astype(np.float32)
             comparison[name] = dict(reconstruction_mse=float(np.mean((decoded - originals) ** 2)),
-                                    **_knn_report(latents, y_reference, y_eval, config.knn_neighbors))
+                                    **knn_report(latents, y_reference, y_eval, config.knn_neighbors))
         return comparison, arrays
 
     clock = time.perf_counter()
@@ -470,7 +473,7 @@ def run_autoencoders(config: AutoencoderConfig, results_dir, *, checkpoint_dir=N
         name = f"split-tau{fraction:g}"
         _say(progress, f"model {3 + index}/{total_models}: split DAE, tau = {tau:g}, D_Z = {config.split_latent_dim}")
         keys = iter(jax.random.split(jax.random.fold_in(key_scan, index), 6))  # 2 for the model, 2 per latent
-        model, training_records[name] = _fit(
+        model, training_records[name] = fit_model(
             name, losses["split"],
             dae.SplitDiffusionAutoencoder(architectures.perceptual, architectures.semantic, architectures.unet, tau,
                                           sde, key=next(keys)),
@@ -483,13 +486,14 @@ def run_autoencoders(config: AutoencoderConfig, results_dir, *, checkpoint_dir=N
             record, arrays = {}, {}
             for (latent, encoder), (key_latents, key_information) in zip(
                     (("semantic", model.semantic_encoder), ("perceptual", model.perceptual_encoder)), latent_keys):
-                latents = _latents(encoder, x_reference, x_eval, key_latents)
+                latents = encode_latents(encoder, x_reference, x_eval, key_latents)
                 record.update({f"{quantity}_{latent}": value for quantity, value in
-                               _knn_report(latents, y_reference, y_eval, config.knn_neighbors).items()})
-                record[f"information_{latent}"] = _information(latents.reference_samples, y_reference, config,
+                               knn_report(latents, y_reference, y_eval, config.knn_neighbors).items()})
+                record[f"information_{latent}"] = label_information(latents.reference_samples, y_reference, config,
                                                                key_information)
                 if fraction == config.tsne_tau_fraction:
-                    arrays[f"tsne_{latent}"] = _tsne(latents.held_out_samples, config.tsne_perplexity, config.seed)
+                    arrays[f"tsne_{latent}"] = tsne_embedding(latents.held_out_samples, config.tsne_perplexity,
+                                                              config.seed)
             record["evaluation_s"] = time.perf_counter() - clock
             return record, arrays
 
@@ -531,13 +535,9 @@ def run_autoencoders(config: AutoencoderConfig, results_dir, *, checkpoint_dir=N
         ),
         training=training_records,
         timings={name: round(value, 2) for name, value in timings.items()},
-        provenance=experiments.provenance(wall),
+        provenance=store.provenance(wall),
     )
-    results_dir.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(results_dir / f"{config.artifact_name}.npz", **arrays)
-    path = results_dir / f"{config.artifact_name}.json"
-    path.write_text(json.dumps(artifact, indent=1))
-    return path
+    return store.save_artifact(results_dir / f"{config.artifact_name}.json", artifact, arrays)
 
 
 # --------------------------------------------------------------------------- #
@@ -545,19 +545,9 @@ def run_autoencoders(config: AutoencoderConfig, results_dir, *, checkpoint_dir=N
 # --------------------------------------------------------------------------- #
 
 
-def add_cli(subparsers) -> argparse.ArgumentParser:
-    """Add the ``autoencoders`` command to ``subparsers`` (from ``parser.add_subparsers()``);
-    the parsed namespace carries ``handler=run_cli``."""
-    parser = subparsers.add_parser("autoencoders", help="VAE vs DAE, split DAE latents and the tau scan (App. F)")
-    experiments.add_run_arguments(parser)
-    parser.set_defaults(handler=run_cli)
-    return parser
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    """Run from parsed arguments (``dataset``, ``data_root``, ``download``, ``steps``, ``quick``,
-    ``results``, ``checkpoints``: the options of ``python -m kellynotes run``) and print a
-    summary; returns the exit status."""
+def run_from_arguments(args) -> int:
+    """``python -m kellynotes run autoencoders``: run from the options of
+    :func:`kellynotes.cli.add_run_arguments` and print a summary; returns the exit status."""
     config = AutoencoderConfig.for_dataset(args.dataset)
     if getattr(args, "steps", None) is not None:
         config = config.with_steps(args.steps)
@@ -565,7 +555,7 @@ def run_cli(args: argparse.Namespace) -> int:
         config = config.quick()
     path = run_autoencoders(config, args.results, checkpoint_dir=args.checkpoints, data_root=args.data_root,
                             download=getattr(args, "download", False))
-    meta, _ = experiments.load_artifact(path)
+    meta, _ = store.load_artifact(path)
     results = meta["results"]
     print(f"wrote {path} ({meta['provenance']['wall_time_s']} s)")
     for name in ("vae", "dae"):
@@ -580,14 +570,3 @@ def run_cli(args: argparse.Namespace) -> int:
               f"(H(Y) = {results['label_entropy']:.3f}); kNN accuracy {scan['knn_accuracy_semantic'][i]:.2f} / "
               f"{scan['knn_accuracy_perceptual'][i]:.2f}")
     return 0
-
-
-def main(argv=None) -> int:
-    """``python -m kellynotes.autoencoders [--dataset ...]``: the same as ``python -m kellynotes run autoencoders``."""
-    parser = argparse.ArgumentParser(prog="python -m kellynotes.autoencoders", description=__doc__.splitlines()[0])
-    experiments.add_run_arguments(parser)
-    return run_cli(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -56,7 +56,8 @@ def _eigh(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _gaussian_field(x, log_snr, mean, eigenvalues, vectors):
-    r"""The scaled field $\sqrt{1-\alpha}\,\mathbf e_G$ of $\mathcal N(\text{mean}, V\mathrm{diag}(\lambda)V^\top)$ at one point."""
+    r"""The scaled field $\sqrt{1-\alpha}\,\mathbf e_G$ of
+    $\mathcal N(\text{mean}, V\mathrm{diag}(\lambda)V^\top)$ at one point."""
     alpha, variance = jax.nn.sigmoid(log_snr), jax.nn.sigmoid(-log_snr)  # log-SNR = log(α/(1-α))
     mu = alpha * eigenvalues + variance
     coords = (x @ vectors) * alpha * (eigenvalues - 1.0) / mu + jnp.sqrt(alpha) * (mean @ vectors) / mu
@@ -79,7 +80,8 @@ class GaussianBaseline(eqx.Module):
 
     @classmethod
     def from_moments(cls, mean_x, cov_x, mean_y, gain, cov_x_given_y) -> "GaussianBaseline":
-        r"""From $\mathbf m_X$, $\Sigma_X$, $\mathbf m_Y$, $K$ (D_X, D_Y) and $C = \mathrm{Cov}(\mathbf X\mid\mathbf Y)$."""
+        r"""From $\mathbf m_X$, $\Sigma_X$, $\mathbf m_Y$, $K$ (D_X, D_Y) and
+        $C = \mathrm{Cov}(\mathbf X\mid\mathbf Y)$."""
         mean_x, mean_y = np.atleast_1d(np.asarray(mean_x, np.float64)), np.atleast_1d(np.asarray(mean_y, np.float64))
         cov_x, gain, cov_x_given_y = (np.asarray(a, np.float64) for a in (cov_x, gain, cov_x_given_y))
         dim_x, dim_y = mean_x.size, mean_y.size

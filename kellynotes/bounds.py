@@ -6,7 +6,8 @@ $$H(Y) - \mathbb E\big[-\log q(Y\mid\mathbf X)\big] \;\le\; I(\mathbf X;Y) \;\le
 
 for **any** classifier $q(y\mid\mathbf x)$: the left side is the Barber–Agakov bound (Barber &
 Agakov, 2003), since $I = H(Y) - H(Y\mid\mathbf X)$ and the cross-entropy of $q$ exceeds the
-conditional entropy $H(Y\mid\mathbf X)$ by $\mathbb E\,D_{\rm KL}(p(\cdot\mid\mathbf X)\,\|\,q(\cdot\mid\mathbf X))\ge0$. The
+conditional entropy $H(Y\mid\mathbf X)$ by
+$\mathbb E\,D_{\rm KL}(p(\cdot\mid\mathbf X)\,\|\,q(\cdot\mid\mathbf X))\ge0$. The
 right side holds because $H(Y\mid\mathbf X)\ge0$ for a discrete label. Evaluated on images the
 classifier was not trained on, the lower bound is honest: a classifier that memorised its
 training set gains nothing there.
@@ -103,7 +104,7 @@ def label_entropy(y, num_classes: int | None = None) -> Estimate:
     delta-method standard error $\mathrm{sd}(\log\hat p_{Y})/\sqrt N$."""
     labels, num_classes = check_labels(y, num_classes)
     surprisal = -_log_frequencies(labels, num_classes)[labels]
-    return Estimate(float(surprisal.mean()), float(surprisal.std(ddof=1) / np.sqrt(labels.size)), labels.size)
+    return Estimate.of_samples(surprisal)  # one term per label
 
 
 def barber_agakov_bound(y, probabilities=None, *, log_probabilities=None, num_classes: int | None = None) -> Estimate:
@@ -120,7 +121,7 @@ def barber_agakov_bound(y, probabilities=None, *, log_probabilities=None, num_cl
     log_q = check_log_probabilities(probabilities, log_probabilities=log_probabilities, num_examples=labels.size,
                                     num_classes=num_classes)
     values = log_q[np.arange(labels.size), labels] - _log_frequencies(labels, num_classes)[labels]
-    return Estimate(float(values.mean()), float(values.std(ddof=1) / np.sqrt(labels.size)), labels.size)
+    return Estimate.of_samples(values)  # one term per label
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ batch (the losses below do that). Everything is in **nats**.
   from an explicit key. The prior is $p(\mathbf z) = \mathcal N(0, I)$ and
   $D_{\rm KL}(q\,\|\,p) = \tfrac12\sum_i(\sigma_i^2 + \mu_i^2 - 1 - \log\sigma_i^2)$
   (:func:`kl_to_standard_normal`).
-* **VAE** (Eqs. 66 and 70): a Gaussian decoder $p_\psi(\mathbf x\mid\mathbf z) = \mathcal N(f_\psi(\mathbf z), \sigma_{\rm dec}^2 I)$
+* **VAE** (Eqs. 66 and 70): a Gaussian decoder
+  $p_\psi(\mathbf x\mid\mathbf z) = \mathcal N(f_\psi(\mathbf z), \sigma_{\rm dec}^2 I)$
   with a fixed $\sigma_{\rm dec}$; :func:`vae_loss` is
   $\mathbb E_q[-\log p_\psi(\mathbf x\mid\mathbf z)] + \gamma\,D_{\rm KL}$ (the negative ELBO at $\gamma = 1$).
 * **Diffusion autoencoder** (Eqs. 66 and 67): the decoder is the entropy-matching
@@ -126,7 +127,8 @@ class EncoderConfig:
 
 
 class GaussianEncoder(eqx.Module):
-    r"""$\mathbf x\mapsto(\boldsymbol\mu_\phi(\mathbf x), \log\boldsymbol\sigma^2_\phi(\mathbf x))$ for one flattened image (Eq. 68)."""
+    r"""$\mathbf x\mapsto(\boldsymbol\mu_\phi(\mathbf x), \log\boldsymbol\sigma^2_\phi(\mathbf x))$
+    for one flattened image (Eq. 68)."""
 
     config: EncoderConfig = eqx.field(static=True)
     convs: list
@@ -172,7 +174,8 @@ def encode(encoder: GaussianEncoder, x: Float[Array, "B D"]) -> tuple[Float[Arra
 
 def reparameterize(mean: Float[Array, "*B D_Z"], log_var: Float[Array, "*B D_Z"],
                    key: PRNGKeyArray) -> Float[Array, "*B D_Z"]:
-    r"""$\mathbf z = \boldsymbol\mu + e^{\log\boldsymbol\sigma^2/2}\odot\boldsymbol\varepsilon$, $\boldsymbol\varepsilon\sim\mathcal N(0, I)$ from ``key``."""
+    r"""$\mathbf z = \boldsymbol\mu + e^{\log\boldsymbol\sigma^2/2}\odot\boldsymbol\varepsilon$,
+    $\boldsymbol\varepsilon\sim\mathcal N(0, I)$ from ``key``."""
     if jnp.shape(mean) != jnp.shape(log_var):
         raise ValueError(f"mean and log_var must have the same shape, got {jnp.shape(mean)} and {jnp.shape(log_var)}")
     noise = jax.random.normal(key, jnp.shape(mean), jnp.result_type(mean))
@@ -210,7 +213,8 @@ class GaussianDecoderConfig:
 
 
 class GaussianDecoder(eqx.Module):
-    r"""The mean $f_\psi(\mathbf z)$ of $p_\psi(\mathbf x\mid\mathbf z) = \mathcal N(f_\psi(\mathbf z), \sigma_{\rm dec}^2 I)$."""
+    r"""The mean $f_\psi(\mathbf z)$ of
+    $p_\psi(\mathbf x\mid\mathbf z) = \mathcal N(f_\psi(\mathbf z), \sigma_{\rm dec}^2 I)$."""
 
     mlp: eqx.nn.MLP
     latent_dim: int = eqx.field(static=True)
@@ -227,7 +231,8 @@ class GaussianDecoder(eqx.Module):
 
 
 def gaussian_nll(x: Float[Array, "*B D"], mean: Float[Array, "*B D"], sigma: float) -> Float[Array, "*B"]:
-    r"""$-\log\mathcal N(\mathbf x; \mathbf m, \sigma^2 I) = \frac{\|\mathbf x - \mathbf m\|^2}{2\sigma^2} + \frac D2\log(2\pi\sigma^2)$, nats."""
+    r"""$-\log\mathcal N(\mathbf x; \mathbf m, \sigma^2 I) =
+    \frac{\|\mathbf x - \mathbf m\|^2}{2\sigma^2} + \frac D2\log(2\pi\sigma^2)$, nats."""
     if jnp.shape(x) != jnp.shape(mean):
         raise ValueError(f"x and mean must have the same shape, got {jnp.shape(x)} and {jnp.shape(mean)}")
     dim = jnp.shape(x)[-1]
@@ -248,7 +253,8 @@ class VAE(eqx.Module):
 
 def vae_loss(model: VAE, x: Float[Array, "B D"], key: PRNGKeyArray, *, gamma: float = 1.0) -> Float[Array, ""]:
     r"""Eq. (66) with the Gaussian decoder of Eq. (70), averaged over the batch (nats per image):
-    $\mathbb E_{q_\phi(\mathbf z\mid\mathbf x)}[-\log p_\psi(\mathbf x\mid\mathbf z)] + \gamma\,D_{\rm KL}(q_\phi(\mathbf z\mid\mathbf x)\,\|\,p(\mathbf z))$,
+    $\mathbb E_{q_\phi(\mathbf z\mid\mathbf x)}[-\log p_\psi(\mathbf x\mid\mathbf z)] +
+    \gamma\,D_{\rm KL}(q_\phi(\mathbf z\mid\mathbf x)\,\|\,p(\mathbf z))$,
     with one reparameterised latent per image."""
     mean, log_var = encode(model.encoder, x)
     z = reparameterize(mean, log_var, key)
@@ -262,7 +268,8 @@ def vae_loss(model: VAE, x: Float[Array, "B D"], key: PRNGKeyArray, *, gamma: fl
 
 
 class LatentConditionedUNet(eqx.Module):
-    r"""$\mathbf u_\theta(\tilde{\mathbf x}_s, \lambda;\mathbf z) = \sqrt{1-\alpha}\,\mathbf e_\theta(\tilde{\mathbf x}_s, s;\mathbf z)$:
+    r"""$\mathbf u_\theta(\tilde{\mathbf x}_s, \lambda;\mathbf z) =
+    \sqrt{1-\alpha}\,\mathbf e_\theta(\tilde{\mathbf x}_s, s;\mathbf z)$:
     a :class:`~kellynotes.unet.UNet` conditioned on a continuous latent $\mathbf z\in\mathbb R^{D_Z}$.
 
     The U-Net adds a label embedding to its time embedding; here that embedding is computed
@@ -416,7 +423,8 @@ def _check_same_image(encoder: EncoderConfig, decoder: UNetConfig) -> None:
 def dae_loss(model: DiffusionAutoencoder, sde: VPSDE, x: Float[Array, "B D"], key: PRNGKeyArray, *,
              s_min: float, gamma: float = 1.0) -> Float[Array, ""]:
     r"""Eq. (66) with the reconstruction term replaced by its bound, Eq. (67), nats per image:
-    $\mathcal L^{\mathbf X\mid\mathbf Z}_{\rm DEM} + \gamma\,D_{\rm KL}(q_\phi(\mathbf z\mid\mathbf x)\,\|\,p(\mathbf z))$,
+    $\mathcal L^{\mathbf X\mid\mathbf Z}_{\rm DEM} +
+    \gamma\,D_{\rm KL}(q_\phi(\mathbf z\mid\mathbf x)\,\|\,p(\mathbf z))$,
     with one reparameterised latent and one $(s, \tilde{\mathbf x}_s)$ per image, $s$ drawn
     uniformly in log-SNR on $[s_{\min}, T]$ (:func:`kellynotes.entropy.denoising_loss`)."""
     key_latent, key_denoise = jax.random.split(key)
@@ -429,7 +437,8 @@ def dae_loss(model: DiffusionAutoencoder, sde: VPSDE, x: Float[Array, "B D"], ke
 def split_dae_loss(model: SplitDiffusionAutoencoder, sde: VPSDE, x: Float[Array, "B D"], key: PRNGKeyArray, *,
                    s_min: float, gamma: float = 1.0) -> Float[Array, ""]:
     r"""$\mathcal L^{\rm split}_{\rm DEM}$ of Eq. (74) plus $\gamma$ times both KL terms, nats per image:
-    $\int_{s_{\min}}^\tau ds\,\mathbb E_{\mathbf z_{\rm per}}[L(\mathbf z_{\rm per}; s)] + \int_\tau^T ds\,\mathbb E_{\mathbf z_{\rm sem}}[L(\mathbf z_{\rm sem}; s)]
+    $\int_{s_{\min}}^\tau ds\,\mathbb E_{\mathbf z_{\rm per}}[L(\mathbf z_{\rm per}; s)] +
+    \int_\tau^T ds\,\mathbb E_{\mathbf z_{\rm sem}}[L(\mathbf z_{\rm sem}; s)]
     + \gamma\,(D_{\rm KL}^{\rm per} + D_{\rm KL}^{\rm sem})$.
 
     One noise draw $\boldsymbol\varepsilon$ reparameterises both latents. Each term of Eq. (74)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DatasetError", "ImageDataset", "load", "digits", "mnist", "fashion_mnist", "cifar10"]
+__all__ = ["DatasetError", "ImageDataset", "load", "load_options", "digits", "mnist", "fashion_mnist", "cifar10"]
 
 
 class DatasetError(RuntimeError):
@@ -124,7 +124,8 @@ def file_sha256(path: Path) -> str:
             for block in iter(lambda: stream.read(1 << 20), b""):
                 digest.update(block)
     except (OSError, EOFError) as error:  # e.g. a truncated or non-gzip file
-        raise DatasetError(f"{path} could not be read ({error}): the file is corrupted; delete it and fetch it again")
+        raise DatasetError(
+            f"{path} could not be read ({error}): the file is corrupted; delete it and fetch it again") from error
     return digest.hexdigest()
 
 
@@ -225,10 +226,11 @@ def mnist(split: str = "train", *, root=None, download: bool = False) -> ImageDa
     _check_split(split)
     dirs = search_dirs("mnist", root)
     if download:
-        for name, expected in MNIST_FILES.items():
+        for name in MNIST_FILES:
             if not any((d / name).exists() for d in dirs):
                 _download(MNIST_URL + name, cache_dir("mnist"))
-    how = "get the file with kellynotes.data.mnist(download=True) where there is internet, or copy it into one of those folders"
+    how = ("get the file with kellynotes.data.mnist(download=True) where there is internet, "
+           "or copy it into one of those folders")
     return _idx_dataset("mnist", split, MNIST_FILES, dirs, how, tuple(str(d) for d in range(10)))
 
 
@@ -255,7 +257,8 @@ def cifar10(split: str = "train", *, root=None, download: bool = False) -> Image
         archive = _download(CIFAR10_URL, cache_dir("cifar10"), known_hash=f"md5:{CIFAR10_ARCHIVE_MD5}")
         with tarfile.open(archive) as tar:
             tar.extractall(cache_dir("cifar10"), filter="data")
-    how = "get it with kellynotes.data.cifar10(download=True) where there is internet, or copy it into one of those folders"
+    how = ("get it with kellynotes.data.cifar10(download=True) where there is internet, "
+           "or copy it into one of those folders")
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     images, labels = [], []
     for name in names:
@@ -276,3 +279,11 @@ def load(name: str, split: str = "train", **options) -> ImageDataset:
     if name not in LOADERS:
         raise ValueError(f"unknown dataset {name!r}; choose from {sorted(LOADERS)}")
     return LOADERS[name](split, **options)
+
+
+def load_options(name: str, root=None, download: bool = False) -> dict:
+    """The keyword arguments of :func:`load` for ``name``: ``root`` and ``download`` (``digits``,
+    which ships with scikit-learn, takes none)."""
+    if name == "digits":
+        return {}
+    return dict(root=root, download=download)

@@ -10,7 +10,8 @@ noise, of variance $\sum_{i<j}(J_{ij} + J_{ji})^2$ per probe.
 
 **Entropy production of the VP process.** With $\partial_s p = -\nabla\cdot(\mathbf b_+p) + \frac\beta2\Delta p$,
 $\mathbf b_+ = -\frac\beta2\mathbf x$ (Eq. 2), differentiating $H(\mathbf X_s) = -\int p_s\log p_s$ and integrating by
-parts once ($\int\Delta p\,\log p = -\mathbb E\|\nabla\log p\|^2$, $\int\nabla\cdot(\mathbf b_+p)\log p = \mathbb E\,\nabla\cdot\mathbf b_+$):
+parts once ($\int\Delta p\,\log p = -\mathbb E\|\nabla\log p\|^2$,
+$\int\nabla\cdot(\mathbf b_+p)\log p = \mathbb E\,\nabla\cdot\mathbf b_+$):
 
 $$\frac{dH(\mathbf X_s)}{ds} = \frac\beta2\Big(\mathbb E\|\nabla\log p_s\|^2 - D\Big)
  = -\frac\beta2\Big(D + \mathbb E\,\nabla\cdot\nabla\log p_s\Big)
@@ -21,7 +22,8 @@ the Stein identity) and the last with the entropy-matching field $\mathbf e = \n
 (Eq. 9), whose divergence is $\nabla\cdot\nabla\log p_s + D$. Nats per unit $s$.
 
 **Generative bandwidth.** During generation ($s$ running from $T$ to 0) the uncertainty left
-about the final sample is $H(\mathbf X_0\mid\mathbf X_s) = H(\mathbf X_0) + H(\mathbf X_s\mid\mathbf X_0) - H(\mathbf X_s)$ with
+about the final sample is
+$H(\mathbf X_0\mid\mathbf X_s) = H(\mathbf X_0) + H(\mathbf X_s\mid\mathbf X_0) - H(\mathbf X_s)$ with
 $H(\mathbf X_s\mid\mathbf X_0) = \frac D2\log(2\pi e(1-\alpha))$, so the information produced per unit of
 (reverse) time is
 
@@ -29,13 +31,16 @@ $$B(s) = \frac{d}{ds}H(\mathbf X_0\mid\mathbf X_s) = -\frac{d}{ds}I(\mathbf X_0;
  = \frac\beta2\Big(\frac{D}{1-\alpha} + \mathbb E\,\nabla\cdot\nabla\log p_s\Big)
  = \frac\beta2\Big(\frac{D\alpha}{1-\alpha} + \mathbb E\,\nabla\cdot\mathbf e\Big)\ \ge 0 .$$
 
-By Tweedie's formula $\nabla\cdot\nabla\log p_s = -\frac{D}{1-\alpha} + \frac{\alpha}{(1-\alpha)^2}\mathrm{tr}\,\mathrm{Cov}[\mathbf X_0\mid\mathbf x_s]$,
-so $B = \frac{\beta\alpha}{2(1-\alpha)^2}\mathbb E\,\mathrm{tr}\,\mathrm{Cov}[\mathbf X_0\mid\mathbf X_s]$: the bandwidth is high while
+By Tweedie's formula $\nabla\cdot\nabla\log p_s = -\frac{D}{1-\alpha} +
+\frac{\alpha}{(1-\alpha)^2}\mathrm{tr}\,\mathrm{Cov}[\mathbf X_0\mid\mathbf x_s]$,
+so $B = \frac{\beta\alpha}{2(1-\alpha)^2}\mathbb E\,\mathrm{tr}\,\mathrm{Cov}[\mathbf X_0\mid\mathbf X_s]$:
+the bandwidth is high while
 the posterior over clean samples is still wide and the score's divergence is less
 negative than pure noise would make it. (This is the quantity the "information dynamics"
 view of generation relates to the expected divergence of the score; the formula and its
 sign conventions here are our own derivation.) For a label $\mathbf Y$ with
-$\mathbf Y\to\mathbf X_0\to\mathbf X_s$, $B(s) \ge -\frac{d}{ds}I(\mathbf X_s;\mathbf Y)$ at every $s$, because the gap is
+$\mathbf Y\to\mathbf X_0\to\mathbf X_s$,
+$B(s) \ge -\frac{d}{ds}I(\mathbf X_s;\mathbf Y)$ at every $s$, because the gap is
 $-\frac{d}{ds}I(\mathbf X_0;\mathbf X_s\mid\mathbf Y)\ge 0$.
 
 All estimators take an entropy field ``field(x, s, y=None)`` (the convention of
@@ -98,7 +103,8 @@ def exact_divergence(
     s: Float[Array, " N"],
     y=None,
 ) -> Float[Array, " N"]:
-    r"""$\nabla_{\mathbf x}\cdot\mathbf f(\mathbf x_n, s_n;\mathbf y_n) = \sum_d \partial f_d/\partial x_d$ for every row $n$.
+    r"""$\nabla_{\mathbf x}\cdot\mathbf f(\mathbf x_n, s_n;\mathbf y_n) = \sum_d \partial f_d/\partial x_d$
+    for every row $n$.
 
     Exact (up to rounding): one Jacobian-vector product per coordinate direction, each
     applied to the whole batch. Assumes ``field`` acts on rows independently (row $n$ of
@@ -125,7 +131,8 @@ def hutchinson_divergence(
     num_probes: int,
     y=None,
 ) -> Float[Array, " N"]:
-    r"""Hutchinson's estimate $\frac1P\sum_{p=1}^P\mathbf v_p^\top J_n\mathbf v_p$ of $\mathrm{tr}\,J_n$, $J_n = \partial\mathbf f/\partial\mathbf x$ at row $n$.
+    r"""Hutchinson's estimate $\frac1P\sum_{p=1}^P\mathbf v_p^\top J_n\mathbf v_p$ of $\mathrm{tr}\,J_n$,
+    $J_n = \partial\mathbf f/\partial\mathbf x$ at row $n$.
 
     Probes are Rademacher ($\pm1$ entries, independent across probes and rows), so the
     estimate is unbiased, exact when $J_n$ is diagonal, and otherwise has variance
@@ -198,9 +205,11 @@ def entropy_production_rate(
 ) -> RateCurve:
     r"""$dH(\mathbf X_s)/ds$ in nats per unit $s$ on ``s_grid``, with ``x`` the clean data (noised here).
 
-    ``form="divergence"``: $-\frac\beta2\,\mathbb E\,\nabla\cdot\mathbf e(\tilde{\mathbf x}_s, s)$, with the exact trace, or
+    ``form="divergence"``: $-\frac\beta2\,\mathbb E\,\nabla\cdot\mathbf e(\tilde{\mathbf x}_s, s)$,
+    with the exact trace, or
     Hutchinson's with ``num_probes`` Rademacher probes (for large $D$).
-    ``form="score_norm"``: $\frac\beta2(\mathbb E\|\mathbf e(\tilde{\mathbf x}_s, s) - \tilde{\mathbf x}_s\|^2 - D)$, i.e.
+    ``form="score_norm"``:
+    $\frac\beta2(\mathbb E\|\mathbf e(\tilde{\mathbf x}_s, s) - \tilde{\mathbf x}_s\|^2 - D)$, i.e.
     $\frac\beta2(\mathbb E\|\nabla\log p_s\|^2 - D)$. For exact fields the two agree (integration by
     parts, see the module docstring); for a learned field they differ by how far it is
     from being a gradient of a log-density. With ``y``: $dH(\mathbf X_s\mid\mathbf Y)/ds$. Negative
@@ -227,11 +236,13 @@ def generative_bandwidth(
     num_probes: int | None = None,
 ) -> RateCurve:
     r"""The generative bandwidth $B(s) = \frac{d}{ds}H(\mathbf X_0\mid\mathbf X_s)
-    = \frac\beta2\big(\frac{D\alpha}{1-\alpha} + \mathbb E\,\nabla\cdot\mathbf e(\tilde{\mathbf x}_s, s)\big)\ge0$, nats per unit $s$.
+    = \frac\beta2\big(\frac{D\alpha}{1-\alpha} + \mathbb E\,\nabla\cdot\mathbf e(\tilde{\mathbf x}_s, s)\big)\ge0$,
+    nats per unit $s$.
 
     The information about the final sample that generation produces per unit of time
     at $s$ (positive: generation runs from $T$ to 0, and $H(\mathbf X_0\mid\mathbf X_s)$ shrinks as it
-    goes). Its integral from $s$ to $T$ is $I(\mathbf X_0;\mathbf X_s) - I(\mathbf X_0;\mathbf X_T)$. With ``y``: the same
+    goes). Its integral from $s$ to $T$ is
+    $I(\mathbf X_0;\mathbf X_s) - I(\mathbf X_0;\mathbf X_T)$. With ``y``: the same
     given the label, $\frac{d}{ds}H(\mathbf X_0\mid\mathbf X_s,\mathbf Y)$. ``num_probes`` switches the exact trace to
     Hutchinson's estimate.
     """

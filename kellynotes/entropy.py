@@ -3,14 +3,18 @@ r"""Entropy matching: the denoising loss, a trainer, and the information estimat
 Everything is in **nats**. With the VP process (:class:`kellynotes.sde.VPSDE`),
 $\sigma^2 = \beta$ and $\nabla\log p_{\rm eq}(\mathbf x) = -\mathbf x$, so:
 
-* **Denoising entropy matching** (Eqs. 33, 43). For $\tilde{\mathbf x}_s = \sqrt\alpha\,\mathbf x_0 + \sqrt{1-\alpha}\,\mathbf z$,
+* **Denoising entropy matching** (Eqs. 33, 43). For
+  $\tilde{\mathbf x}_s = \sqrt\alpha\,\mathbf x_0 + \sqrt{1-\alpha}\,\mathbf z$,
   the regression target of $\mathbf e_\theta$ is $\tilde{\mathbf x}_s + \nabla\log p(\tilde{\mathbf x}_s\mid\mathbf x_0)
   = \tilde{\mathbf x}_s - \mathbf z/\sqrt{1-\alpha}$, and the loss is
   $\int_{s_{\min}}^T ds\,\lambda(s)\,\mathbb E\|\mathbf e_\theta - \text{target}\|^2$ with $\lambda = \sigma^2/2$ by
   default (the likelihood weighting, for which the loss bounds the cross-entropy).
-* **Neural entropy** (Eq. 12): $S_{\rm NN} = \int_{s_{\min}}^T ds\,\frac{\beta}{2}\,\mathbb E\|\mathbf e_\theta(\tilde{\mathbf x}_s, s)\|^2$,
+* **Neural entropy** (Eq. 12):
+  $S_{\rm NN} = \int_{s_{\min}}^T ds\,\frac{\beta}{2}\,\mathbb E\|\mathbf e_\theta(\tilde{\mathbf x}_s, s)\|^2$,
   and $S_{\rm NN}^{\mathbf X\mid\mathbf Y}$ the same with $\mathbf e_\theta(\cdot; \mathbf y)$ averaged over the joint.
-* **MINDE** (Eq. 14): $I(\mathbf X;\mathbf Y) \approx \int ds\,\frac\beta2\,\mathbb E\|\mathbf e_\theta(\tilde{\mathbf x}_s, s;\mathbf y) - \mathbf e_\theta(\tilde{\mathbf x}_s, s)\|^2$,
+* **MINDE** (Eq. 14):
+  $I(\mathbf X;\mathbf Y) \approx \int ds\,\frac\beta2\,\mathbb E\|\mathbf e_\theta(\tilde{\mathbf x}_s, s;\mathbf y) -
+  \mathbf e_\theta(\tilde{\mathbf x}_s, s)\|^2$,
   and the difference of neural entropies (Eq. 52) $S_{\rm NN}^{\mathbf X\mid\mathbf Y} - S_{\rm NN}^{\mathbf X}$.
 
 Integrals over $s$ are Monte Carlo averages with $s$ drawn uniformly in log-SNR
@@ -26,7 +30,8 @@ exact fields (:func:`kellynotes.gaussian.exact_entropy_field`).
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field as dataclass_field, replace
+from dataclasses import asdict, dataclass, replace
+from dataclasses import field as dataclass_field
 
 import equinox as eqx
 import jax
@@ -38,7 +43,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from . import _validation as check
 from . import montecarlo
 from .baseline import GaussianBaseline, ResidualNetwork
-from .montecarlo import Estimate, RateCurve
+from .montecarlo import Estimate, FieldIntegrand, RateCurve
 from .nets import EntropyMLP
 from .sde import VPSDE
 from .training import warmup_cosine_adamw
@@ -46,7 +51,6 @@ from .training import warmup_cosine_adamw
 __all__ = [
     "EntropyModel",
     "Estimate",
-    "FieldIntegrand",
     "PairedEntropyField",
     "RateCurve",
     "TrainConfig",
@@ -115,7 +119,8 @@ class EntropyModel(eqx.Module):
     s_min: float = eqx.field(static=True)
 
     def scaled_field(self, x: Float[Array, "N D"], s: Float[Array, " N"], y=None, use_condition=True):
-        r"""$\mathbf u(\mathbf x, s; \mathbf y) = \sqrt{1-\alpha(s)}\,\mathbf e(\mathbf x, s; \mathbf y)$ for a batch."""
+        r"""$\mathbf u(\mathbf x, s; \mathbf y) = \sqrt{1-\alpha(s)}\,\mathbf e(\mathbf x, s; \mathbf y)$
+        for a batch."""
         log_snr = self.sde.log_snr(s)
         use = jnp.broadcast_to(jnp.asarray(use_condition), jnp.shape(s))
         if y is None:
@@ -191,8 +196,10 @@ def denoising_loss(
 ) -> Float[Array, ""]:
     r"""Monte Carlo estimate of the denoising entropy-matching objective (Eqs. 33, 43), in nats.
 
-    $\mathcal L = \int_{s_{\min}}^T ds\,\lambda(s)\,\mathbb E\|\mathbf e_\theta(\tilde{\mathbf x}_s, s;\mathbf y) - \tilde{\mathbf x}_s + \mathbf z/\sqrt{1-\alpha}\|^2$.
-    Written with $\mathbf u = \sqrt{1-\alpha}\,\mathbf e$ the error is $\|\mathbf u - (\sqrt{1-\alpha}\,\tilde{\mathbf x}_s - \mathbf z)\|^2/(1-\alpha)$.
+    $\mathcal L = \int_{s_{\min}}^T ds\,\lambda(s)\,\mathbb E\|\mathbf e_\theta(\tilde{\mathbf x}_s, s;\mathbf y) -
+    \tilde{\mathbf x}_s + \mathbf z/\sqrt{1-\alpha}\|^2$.
+    Written with $\mathbf u = \sqrt{1-\alpha}\,\mathbf e$ the error is
+    $\|\mathbf u - (\sqrt{1-\alpha}\,\tilde{\mathbf x}_s - \mathbf z)\|^2/(1-\alpha)$.
     With ``label_dropout`` $p$, each example's condition is replaced by the null input
     with probability $p$ (``y=None`` trains an unconditional network).
     """
@@ -312,9 +319,25 @@ def train(
     validation: tuple | None = None,
     baseline: GaussianBaseline | None = None,
 ) -> TrainingResult:
-    """Train an :class:`~kellynotes.nets.EntropyMLP` on data ``x`` (optionally conditioned on ``y``).
+    r"""Train an :class:`~kellynotes.nets.EntropyMLP` on data ``x`` (optionally conditioned on ``y``) by
+    denoising entropy matching: minimise the loss of :func:`denoising_loss`, whose minimiser is the
+    entropy field $\mathbf e = \nabla\log p_s + \tilde{\mathbf x}_s$ (Eqs. 33, 43).
 
-    ``y`` is ``None``, a float array (N, D_Y), or integer labels (N,). Batches are
+    **Arguments:**
+
+    - ``key``: the PRNG key of the initial weights, the batches and the noise.
+    - ``x``: data (N, D).
+    - ``y``: ``None`` (unconditional), a float array (N, D_Y), or integer labels (N,). A conditional
+      network with ``config.label_dropout > 0`` is unconditional too (its null condition).
+    - ``config``: a :class:`TrainConfig` (steps, batch, learning rate, network size, time sampling).
+    - ``sde``: the forward process.
+    - ``validation``: ``(x_val, y_val)`` pairs for early stopping, or ``None``.
+    - ``baseline``: a Gaussian the network learns the remainder of, or ``None``.
+
+    **Returns:** a :class:`TrainingResult`: the kept model, the loss and validation curves, the
+    selected step and the wall time.
+
+    Batches are
     drawn with replacement; Adam with linear warmup and cosine decay, gradient
     clipping; ``config.steps_per_call`` steps run inside one compiled ``lax.scan``.
     ``validation=(x_val, y_val)``: after every compiled call, :func:`validation_loss` on those
@@ -355,7 +378,8 @@ def train(
         while done < config.steps:
             chunk = min(config.steps_per_call, config.steps - done)
             key_train, key_chunk = jax.random.split(key_train)
-            params, opt_state, loss = _train_chunk(params, opt_state, static, x, y, key_chunk, chunk, program_config, sde)
+            params, opt_state, loss = _train_chunk(params, opt_state, static, x, y, key_chunk, chunk, program_config,
+                                                   sde)
             loss = float(loss)
             if not np.isfinite(loss):
                 raise FloatingPointError(
@@ -368,7 +392,8 @@ def train(
             losses.append(loss)
             postfix = dict(loss=f"{loss:.3f}")
             if validation is not None:
-                validation_losses.append(float(_validation_loss_of(params, static, x_val, y_val, key_validation, **scoring)))
+                validation_losses.append(
+                    float(_validation_loss_of(params, static, x_val, y_val, key_validation, **scoring)))
                 validation_steps.append(done)
                 if validation_losses[-1] <= min(validation_losses):
                     best_params, selected_step = params, done
@@ -387,26 +412,6 @@ def train(
 # --------------------------------------------------------------------------- #
 
 
-class FieldIntegrand(eqx.Module):
-    r"""$g(\tilde{\mathbf x}_s, s, \mathbf y)$ of the estimators of this module, for
-    :mod:`kellynotes.montecarlo`: ``kind="norm"`` $\|\mathbf e(\cdot;\mathbf y)\|^2$ (neural entropy),
-    ``"difference"`` $\|\mathbf e(\cdot;\mathbf y) - \mathbf e(\cdot)\|^2$ (MINDE), ``"difference_of_squares"``
-    $\|\mathbf e(\cdot;\mathbf y)\|^2 - \|\mathbf e(\cdot)\|^2$ (Eq. 52). A pytree, so a field that is an Equinox
-    module (e.g. ``EntropyModel.entropy_field``) is traced, and one compiled function serves
-    every call on models of the same shape."""
-
-    field: Callable
-    kind: str = eqx.field(static=True)
-
-    def __call__(self, x_s, s, y, key=None):
-        if self.kind == "norm":
-            return jnp.sum(self.field(x_s, s, y) ** 2, axis=-1)
-        conditional, unconditional = self.field(x_s, s, y), self.field(x_s, s, None)
-        if self.kind == "difference":
-            return jnp.sum((conditional - unconditional) ** 2, axis=-1)
-        return jnp.sum(conditional**2 - unconditional**2, axis=-1)  # "difference_of_squares"
-
-
 def _integral(field, kind, sde, x, y, *, key, s_min, num_samples, batch_size) -> Estimate:
     return montecarlo.time_integral(FieldIntegrand(field, kind), sde, x, y, key=key, s_min=s_min,
                                     num_samples=num_samples, batch_size=batch_size)
@@ -419,10 +424,25 @@ def _rate(field, kind, sde, x, y, s_grid, *, key, samples_per_point) -> RateCurv
 
 def neural_entropy(field: EntropyField, sde: VPSDE, x, *, key: PRNGKeyArray, y=None, s_min: float = 1e-3,
                    num_samples: int = 200_000, batch_size: int = 8192) -> Estimate:
-    r"""$S_{\rm NN} = \int_{s_{\min}}^T ds\,\frac{\beta}{2}\,\mathbb E\|\mathbf e(\tilde{\mathbf x}_s, s; \mathbf y)\|^2$ (Eq. 12), nats.
+    r"""$S_{\rm NN} = \int_{s_{\min}}^T ds\,\frac{\beta}{2}\,\mathbb E\|\mathbf e(\tilde{\mathbf x}_s,
+    s; \mathbf y)\|^2$ (Eq. 12), nats.
 
     Without ``y``: $S^{\mathbf X}_{\rm NN}$ of the unconditional field. With ``y``:
     $S^{\mathbf X\mid\mathbf Y}_{\rm NN}$, averaged over the pairs ``(x, y)``.
+
+    **Arguments:**
+
+    - ``field``: an entropy field ``field(x_s, s, y)`` -> (N, D): a trained
+      :meth:`EntropyModel.entropy_field`, an exact field (:func:`kellynotes.gaussian.exact_entropy_field`), or
+      any function of that signature; ``y=None`` asks for the unconditional field.
+    - ``sde``: the forward process the field belongs to.
+    - ``x``: clean data (N, D), drawn with replacement.
+    - ``y``: ``None``, or the conditions paired with ``x`` (N, D_Y) or labels (N,).
+    - ``key``: the PRNG key of the draws (data, times, noise).
+    - ``s_min``: the lower cut of the time integral.
+    - ``num_samples``: Monte Carlo draws in all; ``batch_size`` per compiled call.
+
+    **Returns:** an :class:`~kellynotes.montecarlo.Estimate`, value and standard error in nats.
     """
     return _integral(field, "norm", sde, x, y, key=key, s_min=s_min, num_samples=num_samples,
                      batch_size=batch_size)
@@ -430,15 +450,31 @@ def neural_entropy(field: EntropyField, sde: VPSDE, x, *, key: PRNGKeyArray, y=N
 
 def neural_entropy_rate(field: EntropyField, sde: VPSDE, x, s_grid, *, key: PRNGKeyArray, y=None,
                         samples_per_point: int = 4096) -> RateCurve:
-    r"""$dS_{\rm NN}/ds = \frac{\beta(s)}{2}\,\mathbb E\|\mathbf e(\tilde{\mathbf x}_s, s;\mathbf y)\|^2$ on ``s_grid``."""
+    r"""$dS_{\rm NN}/ds = \frac{\beta(s)}{2}\,\mathbb E\|\mathbf e(\tilde{\mathbf x}_s, s;\mathbf y)\|^2$
+    on ``s_grid``."""
     return _rate(field, "norm", sde, x, y, s_grid, key=key, samples_per_point=samples_per_point)
 
 
 def mutual_information_minde(field: EntropyField, sde: VPSDE, x, y, *, key: PRNGKeyArray, s_min: float = 1e-3,
                              num_samples: int = 200_000, batch_size: int = 8192) -> Estimate:
-    r"""MINDE (Eq. 14): $\int ds\,\frac{\beta}{2}\,\mathbb E\|\mathbf e(\tilde{\mathbf x}_s, s;\mathbf y) - \mathbf e(\tilde{\mathbf x}_s, s)\|^2$, nats.
+    r"""MINDE (Eq. 14): $\int ds\,\frac{\beta}{2}\,\mathbb E\|\mathbf e(\tilde{\mathbf x}_s, s;\mathbf y) -
+    \mathbf e(\tilde{\mathbf x}_s, s)\|^2$, nats.
 
     With exact fields this is $I(\mathbf X_{s_{\min}};\mathbf Y) - I(\mathbf X_T;\mathbf Y)$.
+
+    **Arguments:**
+
+    - ``field``: an entropy field ``field(x_s, s, y)`` -> (N, D): a trained
+      :meth:`EntropyModel.entropy_field`, an exact field (:func:`kellynotes.gaussian.exact_entropy_field`), or
+      any function of that signature; ``y=None`` asks for the unconditional field.
+    - ``sde``: the forward process the field belongs to.
+    - ``x``: clean data (N, D), drawn with replacement.
+    - ``y``: the conditions paired with ``x``, (N, D_Y) or labels (N,).
+    - ``key``: the PRNG key of the draws (data, times, noise).
+    - ``s_min``: the lower cut of the time integral.
+    - ``num_samples``: Monte Carlo draws in all; ``batch_size`` per compiled call.
+
+    **Returns:** an :class:`~kellynotes.montecarlo.Estimate`, value and standard error in nats.
     """
     return _integral(field, "difference", sde, x, y, key=key, s_min=s_min, num_samples=num_samples,
                      batch_size=batch_size)
@@ -446,7 +482,8 @@ def mutual_information_minde(field: EntropyField, sde: VPSDE, x, y, *, key: PRNG
 
 def mutual_information_rate(field: EntropyField, sde: VPSDE, x, y, s_grid, *, key: PRNGKeyArray,
                             samples_per_point: int = 4096) -> RateCurve:
-    r"""The MINDE integrand $\frac{\beta}{2}\,\mathbb E\|\mathbf e(\cdot;\mathbf y) - \mathbf e(\cdot)\|^2$ on ``s_grid``."""
+    r"""The MINDE integrand
+    $\frac{\beta}{2}\,\mathbb E\|\mathbf e(\cdot;\mathbf y) - \mathbf e(\cdot)\|^2$ on ``s_grid``."""
     return _rate(field, "difference", sde, x, y, s_grid, key=key, samples_per_point=samples_per_point)
 
 
@@ -455,6 +492,21 @@ def mutual_information_entropy_difference(field: EntropyField, sde: VPSDE, x, y,
                                           batch_size: int = 8192) -> Estimate:
     r"""$S_{\rm NN}^{\mathbf X\mid\mathbf Y} - S_{\rm NN}^{\mathbf X}$ (Eq. 52), nats, from paired samples
     (both fields evaluated at the same $(\tilde{\mathbf x}_s, s)$, so the standard error is
-    that of the difference, not of two independent estimates)."""
+    that of the difference, not of two independent estimates).
+
+    **Arguments:**
+
+    - ``field``: an entropy field ``field(x_s, s, y)`` -> (N, D): a trained
+      :meth:`EntropyModel.entropy_field`, an exact field (:func:`kellynotes.gaussian.exact_entropy_field`), or
+      any function of that signature; ``y=None`` asks for the unconditional field.
+    - ``sde``: the forward process the field belongs to.
+    - ``x``: clean data (N, D), drawn with replacement.
+    - ``y``: the conditions paired with ``x``, (N, D_Y) or labels (N,).
+    - ``key``: the PRNG key of the draws (data, times, noise).
+    - ``s_min``: the lower cut of the time integral.
+    - ``num_samples``: Monte Carlo draws in all; ``batch_size`` per compiled call.
+
+    **Returns:** an :class:`~kellynotes.montecarlo.Estimate`, value and standard error in nats.
+    """
     return _integral(field, "difference_of_squares", sde, x, y, key=key, s_min=s_min, num_samples=num_samples,
                      batch_size=batch_size)

@@ -3,12 +3,14 @@
 ``python -m kellynotes run neural-entropy --dataset digits [--quick] [--results DIR]``
 trains a class-conditional U-Net by denoising entropy matching (label dropout makes it
 unconditional and CFG-ready too), then measures on held-out images the neural-entropy
-rate curves and totals $S_{\\rm NN}^{\\mathbf X}$, $S_{\\rm NN}^{\\mathbf X\\mid\\mathbf Y}$ and MINDE's $I(\\mathbf X;\\mathbf Y)$
+rate curves and totals $S_{\\rm NN}^{\\mathbf X}$,
+$S_{\\rm NN}^{\\mathbf X\\mid\\mathbf Y}$ and MINDE's $I(\\mathbf X;\\mathbf Y)$
 (nats, with standard errors), the label information every other way
 (:func:`kellynotes.images.measure_label_information`: the bounded estimate from the model's
 own class posterior, the sandwich of a reference CNN, the loss gap and its unconditional
 excess, Eq. 52, MINDE on training images, and $H(Y\\mid\\tilde{\\mathbf X}_s)$ along the noise), and
-draws sample grids (unconditional, per class, and with guidance). It writes ``<name>.json`` (config, numbers, training curve, provenance:
+draws sample grids (unconditional, per class, and with guidance). It writes ``<name>.json``
+(config, numbers, training curve, provenance:
 package version and git commit, device, wall time, date) and ``<name>.npz`` (curves
 and uint8 sample grids) into the results folder the book reads. Checkpoints go to a
 separate folder and make the run resumable; they are never part of the results.
@@ -21,12 +23,6 @@ Images are scaled from [0, 1] to [-1, 1] before training (the usual diffusion
 convention); neural entropy depends on this scale (see :mod:`kellynotes.api`).
 """
 
-import argparse
-import datetime
-import json
-import os
-import platform
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -35,13 +31,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import __version__, classifier, data, entropy, guidance, images, sampling, training
+from . import classifier, data, entropy, guidance, images, sampling, store, training
 from .sde import VPSDE
 
-__all__ = ["NeuralEntropyConfig", "run_neural_entropy", "load_artifact", "ARTIFACT_KEYS", "device_report",
-           "PEAK_FLOPS"]
-
-ARTIFACT_KEYS = ("name", "kind", "config", "results", "training", "provenance")
+__all__ = ["NeuralEntropyConfig", "run_neural_entropy", "run_neural_entropy_from_arguments", "run_spectra",
+           "run_spectra_from_arguments"]
 
 
 @dataclass(frozen=True)
@@ -115,66 +109,9 @@ class NeuralEntropyConfig:
                                        label_dropout=self.label_dropout, s_min=self.s_min)
 
 
-def _git_commit() -> str:
-    """The checkout's commit (``-dirty`` if files differ); ``$KELLYNOTES_GIT_COMMIT`` where the
-    code was copied without its git folder (e.g. to a remote GPU machine); else "unknown"."""
-    try:
-        folder = Path(__file__).parent
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                                cwd=folder).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, check=True, cwd=folder).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("KELLYNOTES_GIT_COMMIT", "unknown")
-
-
 # Read once, when the experiment code is imported: the commit of the code that runs, even if
 # the checkout changes while a long run is going.
-_COMMIT_AT_IMPORT = _git_commit()
-
-
-def provenance(wall_time_s: float) -> dict:
-    device = jax.devices()[0]
-    return dict(package_version=__version__, git_commit=_COMMIT_AT_IMPORT, device=f"{device.platform}: {device.device_kind}",
-                device_count=jax.device_count(), jax_version=jax.__version__, python=platform.python_version(),
-                wall_time_s=round(wall_time_s, 1), date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
-
-
-# Dense peak FLOP rates (per second) by device kind and compute dtype, from the vendors'
-# data sheets (H100/H200 SXM: 989.4 TFLOP/s bf16 and 494.7 TFLOP/s tf32 tensor-core,
-# without sparsity). float32 training on these GPUs runs matrix work as tf32 by default.
-PEAK_FLOPS = {
-    "H100": {"bfloat16": 989.4e12, "float32": 494.7e12},
-    "H200": {"bfloat16": 989.4e12, "float32": 494.7e12},
-}
-
-
-def device_report(fitted: training.FitResult, compute_dtype: str) -> dict:
-    """Throughput, achieved FLOP rate (and its fraction of the device's peak where the
-    device is in :data:`PEAK_FLOPS`) and peak device memory of a training run. Throughput
-    and FLOP rate are those of the last job that trained; ``jobs`` lists every job of a run
-    split over several (resumed) jobs and ``training_wall_time_s`` is their sum."""
-    device = jax.devices()[0]
-    peak = next((rates[compute_dtype] for kind, rates in PEAK_FLOPS.items() if kind in device.device_kind), None)
-    stats = device.memory_stats() or {}
-    achieved = fitted.flops_per_s
-    return dict(examples_per_s=fitted.examples_per_s, steady_examples_per_s=fitted.steady_examples_per_s,
-                training_wall_time_s=fitted.total_wall_time_s, jobs=list(fitted.jobs), first_call_s=fitted.first_call_s,
-                flops_per_step=fitted.flops_per_step, achieved_flops_per_s=achieved,
-                peak_flops_per_s=peak, peak_flop_fraction=None if (achieved is None or peak is None) else achieved / peak,
-                peak_memory_bytes=stats.get("peak_bytes_in_use"), compute_dtype=compute_dtype)
-
-
-def _to_uint8(images: np.ndarray) -> np.ndarray:
-    return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
-def data_options(dataset: str, data_root=None, download: bool = False) -> dict:
-    """Keyword arguments for :func:`kellynotes.data.load` (``digits`` needs none)."""
-    if dataset == "digits":
-        return {}
-    return dict(root=data_root, download=download)
+store.code_commit()
 
 
 def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_dir=None, progress: bool = True,
@@ -184,7 +121,7 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
     results_dir = Path(results_dir)
     key = jax.random.key(config.seed)
     key_model, key_fit, key_estimate, key_sample = jax.random.split(key, 4)
-    options = data_options(config.dataset, data_root, download)
+    options = data.load_options(config.dataset, data_root, download)
     train_set = data.load(config.dataset, "train", **options)
     test_set = data.load(config.dataset, "test", **options)
     height, width, channels = train_set.images.shape[1:]
@@ -235,11 +172,11 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
     start_noise = jax.random.normal(key_sample, (labels.shape[0], x_train.shape[1]))
     grids = {}
     unconditional = sampling.probability_flow(field_fn, sde, start_noise, s_end=config.s_min)
-    grids["samples_unconditional"] = _to_uint8(unconditional.x).reshape(-1, height, width, channels)
+    grids["samples_unconditional"] = store.to_uint8(unconditional.x).reshape(-1, height, width, channels)
     for w in config.guidance_weights:
         guided = sampling.probability_flow(guidance.guided_field(field_fn, w), sde, start_noise, y=labels,
                                            s_end=config.s_min)
-        grids[f"samples_w{w:g}"] = _to_uint8(guided.x).reshape(-1, height, width, channels)
+        grids[f"samples_w{w:g}"] = store.to_uint8(guided.x).reshape(-1, height, width, channels)
 
     timings["sampling_s"] = time.perf_counter() - clock
     wall = time.perf_counter() - start
@@ -255,11 +192,10 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
                      images_for_estimates=int(x_test.shape[0]), units="nats",
                      guidance_weights=list(config.guidance_weights), sample_labels=np.asarray(labels).tolist()),
         training=dict(loss_steps=fitted.loss_steps.tolist(), loss=fitted.loss.tolist(),
-                      resumed_from=fitted.resumed_from, **device_report(fitted, config.fit.compute_dtype)),
+                      resumed_from=fitted.resumed_from, **store.device_report(fitted, config.fit.compute_dtype)),
         timings={name: round(value, 2) for name, value in timings.items()},
-        provenance=provenance(wall),
+        provenance=store.provenance(wall),
     )
-    results_dir.mkdir(parents=True, exist_ok=True)
     arrays = dict(s=s_grid, **{f"{name}": curve.rate for name, curve in rates.items()},
                   **{f"{name}_stderr": curve.stderr for name, curve in rates.items()}, **grids)
     if label_information.curve is not None:
@@ -268,10 +204,7 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
                       posterior_conditional_entropy_stderr=curve.conditional_entropy_stderr,
                       posterior_information=curve.information, posterior_information_stderr=curve.information_stderr,
                       posterior_accuracy=curve.accuracy)
-    np.savez_compressed(results_dir / f"{config.artifact_name}.npz", **arrays)
-    path = results_dir / f"{config.artifact_name}.json"
-    path.write_text(json.dumps(artifact, indent=1))
-    return path
+    return store.save_artifact(results_dir / f"{config.artifact_name}.json", artifact, arrays)
 
 
 def run_spectra(dataset: str, results_dir, *, data_root=None, download: bool = False) -> Path:
@@ -281,7 +214,7 @@ def run_spectra(dataset: str, results_dir, *, data_root=None, download: bool = F
     from . import spectrum
 
     start = time.perf_counter()
-    options = data_options(dataset, data_root, download)
+    options = data.load_options(dataset, data_root, download)
     images = data.load(dataset, "train", **options).images
     radial = spectrum.radial_power_spectrum(images)
     model = spectrum.gaussian_image_model(images)
@@ -289,61 +222,15 @@ def run_spectra(dataset: str, results_dir, *, data_root=None, download: bool = F
     artifact = dict(name=name, kind="spectra", config=dict(dataset=dataset, split="train", pixel_range=[-1, 1]),
                     results=dict(num_images=int(images.shape[0]), image_shape=list(images.shape[1:]),
                                  dimension=model.dimension, mean_norm_sq=float(model.mean @ model.mean)),
-                    training={}, provenance=provenance(time.perf_counter() - start))
-    results_dir = Path(results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(results_dir / f"{name}.npz", frequency=radial.frequency, power=radial.power,
-                        modes=radial.modes, eigenvalues=model.eigenvalues, variances=model.variances)
-    path = results_dir / f"{name}.json"
-    path.write_text(json.dumps(artifact, indent=1))
-    return path
+                    training={}, provenance=store.provenance(time.perf_counter() - start))
+    arrays = dict(frequency=radial.frequency, power=radial.power, modes=radial.modes,
+                  eigenvalues=model.eigenvalues, variances=model.variances)
+    return store.save_artifact(Path(results_dir) / f"{name}.json", artifact, arrays)
 
 
-def load_artifact(path) -> tuple[dict, dict]:
-    """Read ``<name>.json`` and its ``.npz``; checks the schema and raises ValueError naming what is missing."""
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"artifact {path} does not exist")
-    meta = json.loads(path.read_text())
-    missing = [key for key in ARTIFACT_KEYS if key not in meta]
-    if missing:
-        raise ValueError(f"artifact {path} lacks {missing}")
-    for key in ("package_version", "git_commit", "device", "wall_time_s", "date"):
-        if key not in meta["provenance"]:
-            raise ValueError(f"artifact {path} lacks provenance field {key!r}")
-    arrays_path = path.with_suffix(".npz")
-    if not arrays_path.exists():
-        raise ValueError(f"artifact {path} has no array file {arrays_path.name}")
-    with np.load(arrays_path) as arrays:
-        return meta, {name: arrays[name] for name in arrays.files}
-
-
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options shared by every experiment command (``python -m kellynotes run ...``)."""
-    parser.add_argument("--dataset", default="digits", choices=sorted(data.LOADERS))
-    parser.add_argument("--data-root", default=None, help="folder with the dataset's files")
-    parser.add_argument("--download", action="store_true",
-                        help="download missing dataset files (needs internet; checksums are verified)")
-    parser.add_argument("--steps", type=int, default=None, help="override the number of training steps")
-    parser.add_argument("--quick", action="store_true", help="a few steps only: checks the pipeline, not the numbers")
-    parser.add_argument("--results", default="results", help="where the artifact is written (default: results/)")
-    parser.add_argument("--checkpoints", default=None, help="checkpoint folder (resume by running again)")
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kellynotes", description="Run a kellynotes experiment.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run an experiment and write its artifact")
-    run.add_argument("experiment", choices=["neural-entropy", "spectra", "autoencoders"])
-    add_run_arguments(run)
-    args = parser.parse_args(argv)
-    if args.experiment == "autoencoders":
-        from . import autoencoders
-
-        return autoencoders.run_cli(args)
-    if args.experiment == "spectra":
-        print(f"wrote {run_spectra(args.dataset, args.results, data_root=args.data_root, download=args.download)}")
-        return 0
+def run_neural_entropy_from_arguments(args) -> int:
+    """``python -m kellynotes run neural-entropy``: run from the options of
+    :func:`kellynotes.cli.add_run_arguments` and print the totals; returns the exit status."""
     config = NeuralEntropyConfig.for_dataset(args.dataset)
     if args.steps is not None:
         config = replace(config, fit=replace(config.fit, steps=args.steps))
@@ -351,9 +238,15 @@ def main(argv=None) -> int:
         config = config.quick()
     path = run_neural_entropy(config, args.results, checkpoint_dir=args.checkpoints, data_root=args.data_root,
                               download=args.download)
-    meta, _ = load_artifact(path)
+    meta, _ = store.load_artifact(path)
     results = meta["results"]
     print(f"wrote {path}")
     for key in ("neural_entropy_x", "neural_entropy_x_given_y", "mutual_information_minde"):
         print(f"  {key}: {results[key]['value']:.3f} ± {results[key]['stderr']:.3f} nats")
+    return 0
+
+
+def run_spectra_from_arguments(args) -> int:
+    """``python -m kellynotes run spectra``: run from the options of :func:`kellynotes.cli.add_run_arguments`."""
+    print(f"wrote {run_spectra(args.dataset, args.results, data_root=args.data_root, download=args.download)}")
     return 0

@@ -39,7 +39,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from . import _validation as check
-from .sde import VPSDE
+from .sde import VPSDE, as_vpsde
 
 __all__ = [
     "JointGaussian",
@@ -88,12 +88,6 @@ def _spd_matrix(value, name: str) -> np.ndarray:
     return m
 
 
-def _frozen(array: np.ndarray) -> np.ndarray:
-    array = np.array(array, dtype=np.float64, copy=True)
-    array.setflags(write=False)
-    return array
-
-
 # --------------------------------------------------------------------------- #
 # The model
 # --------------------------------------------------------------------------- #
@@ -122,8 +116,8 @@ class JointGaussian:
                 f"A must have shape (D_Y, D_X) with D_X = {cov_x.shape[0]} (the size of cov_x), got shape {A.shape}"
             )
         noise_std = check.positive_number(self.noise_std, "noise_std")
-        object.__setattr__(self, "cov_x", _frozen(cov_x))
-        object.__setattr__(self, "A", _frozen(A))
+        object.__setattr__(self, "cov_x", check.frozen_float64(cov_x))
+        object.__setattr__(self, "A", check.frozen_float64(A))
         object.__setattr__(self, "noise_std", noise_std)
 
     # -- sizes and second moments (float64) --------------------------------------
@@ -140,12 +134,12 @@ class JointGaussian:
     def cov_y(self) -> Float[np.ndarray, "D_y D_y"]:
         r"""$\Sigma_Y = A\Sigma_XA^\top + \sigma_\varepsilon^2 I$ (Eq. 54)."""
         cov = self.A @ self.cov_x @ self.A.T
-        return _frozen(0.5 * (cov + cov.T) + self.noise_std**2 * np.eye(self.dim_y))
+        return check.frozen_float64(0.5 * (cov + cov.T) + self.noise_std**2 * np.eye(self.dim_y))
 
     @cached_property
     def cov_xy(self) -> Float[np.ndarray, "D_x D_y"]:
         r"""$\Sigma_{XY} = \mathrm{Cov}(\mathbf X, \mathbf Y) = \Sigma_XA^\top$ (Eq. 54)."""
-        return _frozen(self.cov_x @ self.A.T)
+        return check.frozen_float64(self.cov_x @ self.A.T)
 
     @cached_property
     def gain(self) -> Float[np.ndarray, "D_x D_y"]:
@@ -155,7 +149,7 @@ class JointGaussian:
         (push-through identity), which never inverts the possibly ill-conditioned $\Sigma_Y$.
         """
         L, d, W = self._whitened
-        return _frozen(L @ (W / (d + self.noise_std**2)) @ W.T @ (self.A @ L).T)
+        return check.frozen_float64(L @ (W / (d + self.noise_std**2)) @ W.T @ (self.A @ L).T)
 
     @cached_property
     def cov_x_given_y(self) -> Float[np.ndarray, "D_x D_x"]:
@@ -168,7 +162,7 @@ class JointGaussian:
         L, d, W = self._whitened
         sigma2 = self.noise_std**2
         cov = L @ (W * (sigma2 / (sigma2 + d))) @ W.T @ L.T
-        return _frozen(0.5 * (cov + cov.T))
+        return check.frozen_float64(0.5 * (cov + cov.T))
 
     @cached_property
     def explained_cov(self) -> Float[np.ndarray, "D_x D_x"]:
@@ -176,7 +170,7 @@ class JointGaussian:
         formed without cancellation."""
         L, d, W = self._whitened
         cov = L @ (W * (d / (self.noise_std**2 + d))) @ W.T @ L.T
-        return _frozen(0.5 * (cov + cov.T))
+        return check.frozen_float64(0.5 * (cov + cov.T))
 
     # -- sampling ---------------------------------------------------------------
 
@@ -305,63 +299,15 @@ def linear_1d(a: float, var_x: float = 1.0, noise_var: float = 1.0) -> JointGaus
 
 
 # --------------------------------------------------------------------------- #
-# The VP schedule in float64 (same formulas as kellynotes.sde.VPSDE)
-# --------------------------------------------------------------------------- #
-
-
-def _log_alpha(sde: VPSDE, s: np.ndarray) -> np.ndarray:
-    return -sde.beta_min * s - 0.5 * (sde.beta_max - sde.beta_min) * s**2
-
-
-def _beta(sde: VPSDE, s: np.ndarray) -> np.ndarray:
-    return sde.beta_min + s * (sde.beta_max - sde.beta_min)
-
-
-def _log_snr(sde: VPSDE, s: np.ndarray) -> np.ndarray:
-    log_alpha = _log_alpha(sde, s)
-    return log_alpha - np.log(-np.expm1(log_alpha))
-
-
-def _s_from_log_snr(sde: VPSDE, log_snr: np.ndarray) -> np.ndarray:
-    c = np.logaddexp(0.0, -log_snr)  # softplus(-λ) = -log α
-    a = 0.5 * (sde.beta_max - sde.beta_min)
-    return 2.0 * c / (sde.beta_min + np.sqrt(sde.beta_min**2 + 4.0 * a * c))
-
-
-def _times(sde: VPSDE, s, name: str = "s") -> np.ndarray:
-    try:
-        s = np.asarray(s, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be numeric, got {s!r}") from error
-    if not np.all(np.isfinite(s)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if np.any(s < 0) or np.any(s > sde.T):
-        raise ValueError(f"{name} must lie in [0, T={sde.T}], got values in [{s.min()}, {s.max()}]")
-    return s
-
-
-def _schedule(sde: VPSDE, s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(beta, alpha, 1 - alpha)`` in float64, the last via expm1."""
-    log_alpha = _log_alpha(sde, s)
-    return _beta(sde, s), np.exp(log_alpha), -np.expm1(log_alpha)
-
-
-def _check_sde(sde) -> VPSDE:
-    if not all(hasattr(sde, name) for name in ("beta_min", "beta_max", "T")):
-        raise ValueError(f"sde must be a VPSDE, got {sde!r}")
-    return sde
-
-
-# --------------------------------------------------------------------------- #
 # Covariances along the forward process
 # --------------------------------------------------------------------------- #
 
 
 def marginal_covariance(g: JointGaussian, sde: VPSDE, s: Float[np.ndarray, "*S"]) -> Float[np.ndarray, "*S D_x D_x"]:
     r"""$\Sigma_s = \alpha(s)\Sigma_X + (1-\alpha(s))I$ (Eq. 62), float64."""
-    sde = _check_sde(sde)
-    s = _times(sde, s)
-    _, alpha, var = _schedule(sde, s)
+    sde = as_vpsde(sde)
+    s = sde.float64.times(s)
+    _, alpha, var = sde.float64.schedule(s)
     return alpha[..., None, None] * g.cov_x + var[..., None, None] * np.eye(g.dim_x)
 
 
@@ -369,13 +315,13 @@ def conditional_covariance(
     g: JointGaussian, sde: VPSDE, s: Float[np.ndarray, "*S"]
 ) -> Float[np.ndarray, "*S D_x D_x"]:
     r"""$C_s = \alpha(s)\Sigma_{X|Y} + (1-\alpha(s))I$ (Eq. 61), float64; the mean is $\sqrt{\alpha}K\mathbf y$."""
-    sde = _check_sde(sde)
-    s = _times(sde, s)
-    _, alpha, var = _schedule(sde, s)
+    sde = as_vpsde(sde)
+    s = sde.float64.times(s)
+    _, alpha, var = sde.float64.schedule(s)
     return alpha[..., None, None] * g.cov_x_given_y + var[..., None, None] * np.eye(g.dim_x)
 
 
-def _shifted_eigs(eigenvalues: np.ndarray, alpha: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def shifted_eigenvalues(eigenvalues: np.ndarray, alpha: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues μ = α λ + (1-α) of α Σ + (1-α) I and μ - 1 = α (λ - 1), shape (*S, D)."""
     a = alpha[..., None]
     return a * eigenvalues + var[..., None], a * (eigenvalues - 1.0)
@@ -395,10 +341,10 @@ def entropy_rate_x(g: JointGaussian, sde: VPSDE, s: Float[np.ndarray, "*S"]) -> 
     since $\mathbf e^* = (I - \Sigma_s^{-1})\mathbf x$ with $\mathbf x\sim\mathcal N(0,\Sigma_s)$;
     $\lambda_k$ are the eigenvalues of $\Sigma_X$. Equals $-\frac{d}{ds}D_{\rm KL}(p_s\,\|\,\mathcal N(0,I))$.
     """
-    sde = _check_sde(sde)
-    s = _times(sde, s)
-    beta, alpha, var = _schedule(sde, s)
-    mu, mu_minus_one = _shifted_eigs(g._eig_x[0], alpha, var)
+    sde = as_vpsde(sde)
+    s = sde.float64.times(s)
+    beta, alpha, var = sde.float64.schedule(s)
+    mu, mu_minus_one = shifted_eigenvalues(g._eig_x[0], alpha, var)
     return 0.5 * beta * np.sum(mu_minus_one**2 / mu, axis=-1)
 
 
@@ -411,10 +357,10 @@ def entropy_rate_x_given_y(g: JointGaussian, sde: VPSDE, s: Float[np.ndarray, "*
     since $\mathbf e^* = (I - C_s^{-1})\mathbf u + \mathbf m$ with $\mathbf u\sim\mathcal N(0,C_s)$ and the mean
     $\mathbf m = \sqrt\alpha K\mathbf y$ has $\mathbb E\,\mathbf m\mathbf m^\top = \alpha(\Sigma_X - \Sigma_{X|Y})$.
     """
-    sde = _check_sde(sde)
-    s = _times(sde, s)
-    beta, alpha, var = _schedule(sde, s)
-    c, c_minus_one = _shifted_eigs(g._eig_x_given_y[0], alpha, var)
+    sde = as_vpsde(sde)
+    s = sde.float64.times(s)
+    beta, alpha, var = sde.float64.schedule(s)
+    c, c_minus_one = shifted_eigenvalues(g._eig_x_given_y[0], alpha, var)
     return 0.5 * beta * (np.sum(c_minus_one**2 / c, axis=-1) + alpha * np.trace(g.explained_cov))
 
 
@@ -435,13 +381,13 @@ def mutual_information_rate(g: JointGaussian, sde: VPSDE, s: Float[np.ndarray, "
     $\Sigma_{X|Y}$), which factors out the small $\alpha$ at late $s$. Both sums grow like
     $1/\min_k\lambda_k$ near $s=0$, so the absolute error is about $10^{-16}\,\mathrm{tr}\,C_s^{-1}$.
     """
-    sde = _check_sde(sde)
-    s = _times(sde, s)
-    beta, alpha, var = _schedule(sde, s)
+    sde = as_vpsde(sde)
+    s = sde.float64.times(s)
+    beta, alpha, var = sde.float64.schedule(s)
     lam = g._eig_x[0]
     nu = g._eig_x_given_y[0]
-    mu, _ = _shifted_eigs(lam, alpha, var)
-    c, _ = _shifted_eigs(nu, alpha, var)
+    mu, _ = shifted_eigenvalues(lam, alpha, var)
+    c, _ = shifted_eigenvalues(nu, alpha, var)
     return 0.5 * beta * alpha * (np.sum((1.0 - nu) / c, axis=-1) - np.sum((1.0 - lam) / mu, axis=-1))
 
 
@@ -456,21 +402,21 @@ def _kl_from_shift(shift: np.ndarray) -> np.ndarray:
 
 
 def _kl_x_at(g: JointGaussian, sde: VPSDE, s: float) -> float:
-    _, alpha, var = _schedule(sde, np.float64(s))
-    _, shift = _shifted_eigs(g._eig_x[0], alpha, var)
+    _, alpha, var = sde.float64.schedule(np.float64(s))
+    _, shift = shifted_eigenvalues(g._eig_x[0], alpha, var)
     return float(_kl_from_shift(shift))
 
 
 def _kl_x_given_y_at(g: JointGaussian, sde: VPSDE, s: float) -> float:
-    _, alpha, var = _schedule(sde, np.float64(s))
-    _, shift = _shifted_eigs(g._eig_x_given_y[0], alpha, var)
+    _, alpha, var = sde.float64.schedule(np.float64(s))
+    _, shift = shifted_eigenvalues(g._eig_x_given_y[0], alpha, var)
     return float(_kl_from_shift(shift) + 0.5 * alpha * np.trace(g.explained_cov))
 
 
 def _mutual_information_at(g: JointGaussian, sde: VPSDE, s: float) -> float:
-    _, alpha, var = _schedule(sde, np.float64(s))
-    _, shift_x = _shifted_eigs(g._eig_x[0], alpha, var)
-    _, shift_c = _shifted_eigs(g._eig_x_given_y[0], alpha, var)
+    _, alpha, var = sde.float64.schedule(np.float64(s))
+    _, shift_x = shifted_eigenvalues(g._eig_x[0], alpha, var)
+    _, shift_c = shifted_eigenvalues(g._eig_x_given_y[0], alpha, var)
     return float(0.5 * (np.sum(np.log1p(shift_x)) - np.sum(np.log1p(shift_c))))
 
 
@@ -479,8 +425,8 @@ def _uncut_or_difference(g, sde, s_min, uncut: Callable[[], float], at: Callable
         if not (isinstance(s_min, (int, float, np.number)) and s_min == 0):
             raise ValueError(f"s_min={s_min!r} needs an sde: without one the total is the uncut closed form")
         return uncut()
-    sde = _check_sde(sde)
-    s_min = _times(sde, s_min, "s_min")  # a lower cut in [0, T]
+    sde = as_vpsde(sde)
+    s_min = sde.float64.times(s_min, "s_min")  # a lower cut in [0, T]
     if s_min.ndim != 0:
         raise ValueError(f"s_min must be a scalar, got shape {s_min.shape}")
     s_min = float(s_min)
@@ -576,13 +522,13 @@ def _gauss_legendre(rate_fn, sde: VPSDE, s_low: np.ndarray, s_high: float, nodes
     = \int_{\lambda(s_{\rm high})}^{\lambda(s_{\rm low})} f(s(\lambda))\,\frac{1-\alpha}{\beta}\,d\lambda$
     for each entry of ``s_low`` (all > 0), Gauss-Legendre with ``nodes`` points."""
     t, w = np.polynomial.legendre.leggauss(nodes)
-    lam_hi = _log_snr(sde, s_low)[..., None]  # λ decreases with s
-    lam_lo = _log_snr(sde, np.float64(s_high))
+    lam_hi = sde.float64.log_snr(s_low)[..., None]  # λ decreases with s
+    lam_lo = sde.float64.log_snr(np.float64(s_high))
     half = 0.5 * (lam_hi - lam_lo)
     lam = 0.5 * (lam_hi + lam_lo) + half * t
-    s = _s_from_log_snr(sde, lam)
+    s = sde.float64.s_from_log_snr(lam)
     one_minus_alpha = np.exp(-np.logaddexp(0.0, lam))  # 1 - α = sigmoid(-λ)
-    ds_dlam = one_minus_alpha / _beta(sde, s)  # |ds/dλ| = (1-α)/β
+    ds_dlam = one_minus_alpha / sde.float64.beta(s)  # |ds/dλ| = (1-α)/β
     values = np.asarray(rate_fn(s.reshape(-1)), dtype=np.float64).reshape(s.shape)
     return np.sum(w * values * ds_dlam, axis=-1) * half[..., 0]
 
@@ -602,7 +548,7 @@ def integrate_rate(
     array of the same shape (e.g. ``lambda s: entropy_rate_x(g, sde, s)``). Needs
     $0 < s_{\min} < s_{\max}\le T$ ($\lambda(0) = +\infty$); ``s_max`` defaults to $T$.
     """
-    sde = _check_sde(sde)
+    sde = as_vpsde(sde)
     s_max = sde.T if s_max is None else s_max
     s_min, s_max = float(s_min), float(s_max)
     if not (0.0 < s_min < s_max <= sde.T):
@@ -621,7 +567,7 @@ def cumulative_curve(
     information still to be supplied by the generative process at time $s$. Each entry
     is its own :func:`integrate_rate` rule (``rate_fn`` is called once, on all nodes); $S(T) = 0$.
     """
-    sde = _check_sde(sde)
+    sde = as_vpsde(sde)
     s_grid = check.as_float_array(s_grid, "s_grid", ndim=1)
     if np.any(s_grid <= 0) or np.any(s_grid > sde.T):
         raise ValueError(f"s_grid must lie in (0, T={sde.T}], got values in [{s_grid.min()}, {s_grid.max()}]")

@@ -19,7 +19,8 @@ $\mathbf x = \Phi\mathbf x_T + \Psi\mathbf y$. The start is the exact conditiona
 $\mathbf x_T\mid\mathbf y\sim\mathcal N(\sqrt{\alpha_T}K\mathbf y, C_T)$, so that $w=0$ returns $p_d$ exactly (a
 sampler starting from $\mathcal N(0, I)$ differs by $O(\alpha(T))\approx 5\cdot10^{-5}$). The guided
 $\mathbf X\mid\mathbf y$ is then Gaussian with mean $G\mathbf y$, $G = \Phi\sqrt{\alpha_T}K + \Psi$, and covariance
-$\Phi C_T\Phi^\top$, and $I(\mathbf X_{\rm CFG};\mathbf Y) = \tfrac12\log|\mathrm{Cov}\,\mathbf X| - \tfrac12\log|\mathrm{Cov}(\mathbf X\mid\mathbf y)|$ (nats).
+$\Phi C_T\Phi^\top$, and $I(\mathbf X_{\rm CFG};\mathbf Y) = \tfrac12\log|\mathrm{Cov}\,\mathbf X| -
+\tfrac12\log|\mathrm{Cov}(\mathbf X\mid\mathbf y)|$ (nats).
 $\Phi$ and $\Psi$ come from the linear matrix ODE, solved in float64 with an implicit
 Runge–Kutta method (the system is stiff near $s=0$, where guidance collapses variances).
 """
@@ -38,7 +39,8 @@ __all__ = ["GuidedGaussian", "guided_field", "guided_gaussian"]
 
 
 def guided_field(field, w: float):
-    r"""The CFG entropy field $\mathbf e_w = (1+w)\,\mathbf e(\cdot;\mathbf y) - w\,\mathbf e(\cdot)$ of ``field(x, s, y)``.
+    r"""The CFG entropy field
+    $\mathbf e_w = (1+w)\,\mathbf e(\cdot;\mathbf y) - w\,\mathbf e(\cdot)$ of ``field(x, s, y)``.
 
     With ``y=None`` the result is the unconditional field (guidance needs a condition).
     """
@@ -56,7 +58,8 @@ def guided_field(field, w: float):
 
 @dataclass(frozen=True)
 class GuidedGaussian:
-    r"""The exact law of guided samples of the joint Gaussian: $\mathbf X\mid\mathbf y\sim\mathcal N(G\mathbf y, \Sigma_{\rm CFG})$."""
+    r"""The exact law of guided samples of the joint Gaussian:
+    $\mathbf X\mid\mathbf y\sim\mathcal N(G\mathbf y, \Sigma_{\rm CFG})$."""
 
     w: float
     s_end: float
@@ -70,11 +73,13 @@ class GuidedGaussian:
         return self.cov_x_given_y + self.gain @ self.cov_y @ self.gain.T
 
     def mutual_information(self) -> float:
-        r"""$I(\mathbf X_{\rm CFG};\mathbf Y) = \frac12\log|\mathrm{Cov}\,\mathbf X| - \frac12\log|\mathrm{Cov}(\mathbf X\mid\mathbf y)|$, nats."""
+        r"""$I(\mathbf X_{\rm CFG};\mathbf Y) = \frac12\log|\mathrm{Cov}\,\mathbf X| -
+        \frac12\log|\mathrm{Cov}(\mathbf X\mid\mathbf y)|$, nats."""
         return 0.5 * (np.linalg.slogdet(self.cov_x)[1] - np.linalg.slogdet(self.cov_x_given_y)[1])
 
     def sample(self, key: PRNGKeyArray, n: int):
-        r"""Draw ``n`` guided pairs: $\mathbf y\sim\mathcal N(0,\Sigma_Y)$, $\mathbf x\mid\mathbf y\sim\mathcal N(G\mathbf y, \Sigma_{\rm CFG})$.
+        r"""Draw ``n`` guided pairs: $\mathbf y\sim\mathcal N(0,\Sigma_Y)$,
+        $\mathbf x\mid\mathbf y\sim\mathcal N(G\mathbf y, \Sigma_{\rm CFG})$.
 
         Exact samples of what the guided probability-flow ODE produces, as float32 JAX arrays
         of shapes (n, D_X) and (n, D_Y). Covariance square roots are taken by eigendecomposition

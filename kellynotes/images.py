@@ -11,7 +11,8 @@ r"""Labelled images: a class-conditional U-Net, and the label information it mea
   - the **loss gap** $\mathbb E[L_\varnothing - L_Y]$ from the same per-class losses (a difference of ELBOs),
     which is the bounded estimate plus the **unconditional excess** $\mathbb E[L_\varnothing - L_{\rm mix}]$
     exactly (:mod:`kellynotes.posterior`);
-  - **MINDE** (Eq. 14) and the **entropy difference** $S^{\mathbf X}_{\rm NN} - S^{\mathbf X\mid Y}_{\rm NN}$ (Eq. 52), which
+  - **MINDE** (Eq. 14) and the **entropy difference**
+    $S^{\mathbf X}_{\rm NN} - S^{\mathbf X\mid Y}_{\rm NN}$ (Eq. 52), which
     are not bounded by $H(Y)$;
   - the **sandwich** of :mod:`kellynotes.bounds` when a reference classifier's probabilities are
     given (e.g. of :func:`kellynotes.classifier.train_classifier`, trained on the training images only);
@@ -90,7 +91,8 @@ class LabelInformationConfig:
     """Monte Carlo sizes of :func:`measure_label_information`.
 
     ``num_time_samples`` draws per image for the posterior of clean images, ``num_samples`` for
-    each MINDE / neural-entropy total (``total_batch_size`` per compiled call); the curve along the noise (``curve_points`` values of
+    each MINDE / neural-entropy total (``total_batch_size`` per compiled call); the curve
+    along the noise (``curve_points`` values of
     $s$, 0 for none) uses ``curve_time_samples`` draws on the first ``curve_images`` images
     (all if ``None``). ``batch_size`` images per compiled posterior call."""
 

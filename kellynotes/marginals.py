@@ -24,7 +24,8 @@ become isotropic, and the huge entropy of locating the thin subspace, which a ne
 has to learn beside the small conditional correction that carries $I$, is gone before training. It
 does nothing for curved low-dimensional sets (images), whose covariance can be full rank.
 
-The per-coordinate maps use only the column itself, and whitening only the one variable, (never the pairing of $\mathbf x$ with $\mathbf y$), so fitting
+The per-coordinate maps use only the column itself, and whitening only the one variable, (never the pairing of
+$\mathbf x$ with $\mathbf y$), so fitting
 them on all $N$ rows, held-out rows included, leaks no information between the two splits.
 Neither is the population map: the empirical one differs from it by $O(N^{-1/2})$, which is a
 smooth per-coordinate perturbation and changes $I$ by far less than the estimator's error (the
@@ -35,8 +36,8 @@ import numpy as np
 from jaxtyping import Float
 from scipy import special, stats
 
-__all__ = ["FLATTENED_BELOW", "MARGINAL_TRANSFORMS", "WHITENING_FLOOR", "is_flattened", "rank_gaussianize", "smallest_correlation_eigenvalue",
-           "standardize", "transform", "whiten"]
+__all__ = ["FLATTENED_BELOW", "MARGINAL_TRANSFORMS", "WHITENING_FLOOR", "is_flattened", "rank_gaussianize",
+           "smallest_correlation_eigenvalue", "standardize", "transform", "whiten"]
 
 MARGINAL_TRANSFORMS = ("standardize", "rank_gaussian", "none")
 
@@ -45,7 +46,8 @@ def standardize(array: Float[np.ndarray, "N D"], name: str = "array") -> Float[n
     r"""$(x - \bar x)/\hat\sigma$ per column. Raises ``ValueError`` naming constant columns."""
     std = array.std(axis=0)
     if np.any(std == 0):
-        raise ValueError(f"{name} has constant columns {np.flatnonzero(std == 0).tolist()}: they cannot be standardised")
+        raise ValueError(f"{name} has constant columns {np.flatnonzero(std == 0).tolist()}: "
+                         f"they cannot be standardised")
     return (array - array.mean(axis=0)) / std
 
 
@@ -71,7 +73,8 @@ WHITENING_FLOOR = 1e-10
 
 
 def whiten(array: Float[np.ndarray, "N D"], name: str = "array") -> Float[np.ndarray, "N D"]:
-    r"""The symmetric (ZCA) whitening $\mathbf z = V(\Lambda + \epsilon\lambda_{\max})^{-1/2}V^\top(\mathbf x - \bar{\mathbf x})$
+    r"""The symmetric (ZCA) whitening
+    $\mathbf z = V(\Lambda + \epsilon\lambda_{\max})^{-1/2}V^\top(\mathbf x - \bar{\mathbf x})$
     row by row, with $\hat\Sigma = V\Lambda V^\top$ the sample covariance and $\epsilon$ =
     :data:`WHITENING_FLOOR`: the sample covariance of $\mathbf z$ is the identity (up to the floor).
 

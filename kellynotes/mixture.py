@@ -5,7 +5,8 @@ A mixture with diagonal components,
 $$p(\mathbf x) = \sum_{k=1}^K w_k\,\mathcal N(\mathbf x;\mathbf m_k,\mathrm{diag}\,\mathbf v_k),$$
 
 whose component index is the class label $Y = k$, stays a mixture under the VP process
-(:mod:`kellynotes.sde`). With $\tilde{\mathbf X}_s = \sqrt\alpha\,\mathbf X_0 + \sqrt{1-\alpha}\,\boldsymbol\varepsilon$,
+(:mod:`kellynotes.sde`). With
+$\tilde{\mathbf X}_s = \sqrt\alpha\,\mathbf X_0 + \sqrt{1-\alpha}\,\boldsymbol\varepsilon$,
 
 $$p_s(\mathbf x) = \sum_k w_k\,\mathcal N\big(\mathbf x;\sqrt\alpha\,\mathbf m_k,\ \mathrm{diag}\,\mathbf c_k\big),
 \qquad \mathbf c_k(s) = \alpha\mathbf v_k + (1-\alpha),$$
@@ -42,15 +43,18 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from . import _validation as check
-from .entropy import Estimate
-from .gaussian import _check_sde, _schedule, _times
-from .sde import VPSDE
+from .montecarlo import Estimate
+from .sde import VPSDE, as_vpsde
 
 __all__ = [
+    "DiffusedComponents",
     "GaussianMixture",
+    "component_posterior",
+    "diffused_components",
     "exact_entropy_field",
     "exact_score",
     "label_posterior_entropy",
+    "log_prob_float64",
     "mutual_information_noisy",
     "posterior_mean",
 ]
@@ -66,16 +70,11 @@ WEIGHT_SUM_TOLERANCE = 1e-9
 # --------------------------------------------------------------------------- #
 
 
-def _frozen(array: np.ndarray) -> np.ndarray:
-    array = np.array(array, dtype=np.float64, copy=True)
-    array.setflags(write=False)
-    return array
-
-
 @jax.tree_util.register_pytree_node_class
 @dataclass(frozen=True, eq=False)
 class GaussianMixture:
-    r"""$p(\mathbf x) = \sum_k w_k\,\mathcal N(\mathbf x;\mathbf m_k,\mathrm{diag}\,\mathbf v_k)$; class $Y = k$ is the component.
+    r"""$p(\mathbf x) = \sum_k w_k\,\mathcal N(\mathbf x;\mathbf m_k,\mathrm{diag}\,\mathbf v_k)$;
+    class $Y = k$ is the component.
 
     ``weights`` (K,) positive, summing to 1 within ``WEIGHT_SUM_TOLERANCE`` (then renormalised);
     ``means`` (K, D); ``variances`` (K, D) positive (diagonal covariances). Stored as read-only
@@ -102,9 +101,9 @@ class GaussianMixture:
             raise ValueError(f"variances must have the shape of means {means.shape}, got {variances.shape}")
         if np.any(variances <= 0):
             raise ValueError(f"variances must all be positive, smallest is {variances.min():.3g}")
-        object.__setattr__(self, "weights", _frozen(weights / weights.sum()))
-        object.__setattr__(self, "means", _frozen(means))
-        object.__setattr__(self, "variances", _frozen(variances))
+        object.__setattr__(self, "weights", check.frozen_float64(weights / weights.sum()))
+        object.__setattr__(self, "means", check.frozen_float64(means))
+        object.__setattr__(self, "variances", check.frozen_float64(variances))
 
     # -- pytree --------------------------------------------------------------------
 
@@ -154,12 +153,13 @@ class GaussianMixture:
 
     def diffuse(self, sde: VPSDE, s: float) -> "GaussianMixture":
         r"""The law of $\tilde{\mathbf X}_s = \sqrt\alpha\,\mathbf X_0 + \sqrt{1-\alpha}\,\boldsymbol\varepsilon$:
-        means $\sqrt{\alpha(s)}\,\mathbf m_k$, variances $\alpha\mathbf v_k + (1-\alpha)$, same weights (float64, exact)."""
-        sde = _check_sde(sde)
-        s = _times(sde, s)
+        means $\sqrt{\alpha(s)}\,\mathbf m_k$, variances
+        $\alpha\mathbf v_k + (1-\alpha)$, same weights (float64, exact)."""
+        sde = as_vpsde(sde)
+        s = sde.float64.times(s)
         if s.ndim != 0:
             raise ValueError(f"s must be a scalar time, got shape {s.shape}")
-        _, alpha, one_minus_alpha = _schedule(sde, s)
+        _, alpha, one_minus_alpha = sde.float64.schedule(s)
         return GaussianMixture(self.weights, np.sqrt(alpha) * self.means, alpha * self.variances + one_minus_alpha)
 
     # -- sampling ----------------------------------------------------------------------
@@ -219,20 +219,22 @@ def _logsumexp(xp, a, axis):
 
 
 def _component_log_prob(xp, x, log_weights, means, variances):
-    r"""$\log w_k - \tfrac12\sum_d[\log(2\pi v_{kd}) + (x_d - m_{kd})^2/v_{kd}]$, shape (..., K), for ``xp`` = numpy or jax.numpy."""
+    r"""$\log w_k - \tfrac12\sum_d[\log(2\pi v_{kd}) + (x_d - m_{kd})^2/v_{kd}]$, shape
+    (..., K), for ``xp`` = numpy or jax.numpy."""
     diff = x[..., None, :] - means
     return log_weights - 0.5 * xp.sum(xp.log(2 * np.pi * variances) + diff**2 / variances, axis=-1)
 
 
-def _numpy_log_prob(mixture: GaussianMixture, x: np.ndarray) -> np.ndarray:
+def log_prob_float64(mixture: GaussianMixture, x: np.ndarray) -> np.ndarray:
     """float64 NumPy ``log p(x)`` for exact (quadrature) computations."""
     x = np.asarray(x, dtype=np.float64)
     return _logsumexp(np, _component_log_prob(np, x, np.log(mixture.weights), mixture.means, mixture.variances), -1)
 
 
 @dataclass(frozen=True)
-class _Diffused:
-    """Per-point diffused components at times ``s`` (shape (...,)), broadcastable against (..., K, D)."""
+class DiffusedComponents:
+    r"""The components of $p_s$ at times ``s`` (shape (...,)), broadcastable against (..., K, D):
+    component $k$ is $\mathcal N(\sqrt\alpha\,\mathbf m_k, \mathrm{diag}(\alpha\mathbf v_k + 1-\alpha))$."""
 
     sqrt_alpha: Array  # (..., 1, 1)
     one_minus_alpha: Array  # (..., 1, 1)
@@ -261,20 +263,22 @@ def _inputs(mixture: GaussianMixture, sde: VPSDE, x, s, y=None):
     return x, s, y, dtype
 
 
-def _diffused(mixture: GaussianMixture, sde: VPSDE, s, dtype) -> _Diffused:
+def diffused_components(mixture: GaussianMixture, sde: VPSDE, s, dtype) -> DiffusedComponents:
+    """The :class:`DiffusedComponents` of ``mixture`` at times ``s`` (an array of ``dtype``)."""
     s = s[..., None, None]
     log_alpha = sde.log_alpha(s)
     alpha, one_minus_alpha = jnp.exp(log_alpha), -jnp.expm1(log_alpha)
     means, variances = jnp.asarray(mixture.means, dtype), jnp.asarray(mixture.variances, dtype)
     sqrt_alpha = jnp.exp(0.5 * log_alpha)
-    return _Diffused(
+    return DiffusedComponents(
         sqrt_alpha, one_minus_alpha, sqrt_alpha * means, alpha * variances + one_minus_alpha, variances,
         jnp.log(jnp.asarray(mixture.weights, dtype)),
     )
 
 
-def _posterior(d: _Diffused, x) -> Array:
-    """Class posterior r_k(x) under p_s, shape (..., K)."""
+def component_posterior(d: DiffusedComponents, x) -> Array:
+    r"""The class posterior $r_k(\mathbf x) = w_k\mathcal N_k(\mathbf x)/p_s(\mathbf x)$ under
+    the diffused components, shape (..., K)."""
     return jax.nn.softmax(_component_log_prob(jnp, x, d.log_weights, d.means, d.variances), axis=-1)
 
 
@@ -286,16 +290,18 @@ def _posterior(d: _Diffused, x) -> Array:
 def posterior_mean(
     mixture: GaussianMixture, sde: VPSDE, x_s: Float[Array, "N D"], s: Float[Array, " N"]
 ) -> Float[Array, "N D"]:
-    r"""The exact denoiser $\hat{\mathbf x}(\mathbf x_s) = \mathbb E[\mathbf X_0\mid\tilde{\mathbf X}_s = \mathbf x_s]$ (Eq. 40).
+    r"""The exact denoiser
+    $\hat{\mathbf x}(\mathbf x_s) = \mathbb E[\mathbf X_0\mid\tilde{\mathbf X}_s = \mathbf x_s]$ (Eq. 40).
 
-    $\hat{\mathbf x} = \sum_k r_k(\mathbf x_s)\big[\mathbf m_k + \sqrt\alpha\,\mathbf v_k(\mathbf x_s - \sqrt\alpha\,\mathbf m_k)/\mathbf c_k\big]$:
+    $\hat{\mathbf x} = \sum_k r_k(\mathbf x_s)\big[\mathbf m_k + \sqrt\alpha\,\mathbf v_k(\mathbf x_s -
+    \sqrt\alpha\,\mathbf m_k)/\mathbf c_k\big]$:
     each component's Gaussian posterior mean, weighted by the class posterior under $p_s$. It equals
     Tweedie's $(\mathbf x_s + (1-\alpha)\nabla\log p_s(\mathbf x_s))/\sqrt\alpha$ but has no division by
     $\sqrt\alpha$, so it stays accurate as $s\to T$. ``s`` is a scalar or has shape ``x_s.shape[:-1]``.
     """
     x, s, _, dtype = _inputs(mixture, sde, x_s, s)
-    d = _diffused(mixture, sde, s, dtype)
-    r = _posterior(d, x)
+    d = diffused_components(mixture, sde, s, dtype)
+    r = component_posterior(d, x)
     component_means = jnp.asarray(mixture.means, dtype) + d.sqrt_alpha * d.prior_variances * (
         x[..., None, :] - d.means
     ) / d.variances
@@ -315,7 +321,7 @@ def exact_score(
     ``s`` is a scalar or has shape ``x.shape[:-1]``; ``y`` has shape ``x.shape[:-1]``.
     """
     x, s, y, dtype = _inputs(mixture, sde, x, s, y)
-    d = _diffused(mixture, sde, s, dtype)
+    d = diffused_components(mixture, sde, s, dtype)
     component_scores = -(x[..., None, :] - d.means) / d.variances  # (..., K, D)
     return _combine(d, x, y, component_scores)
 
@@ -332,20 +338,22 @@ def exact_entropy_field(
 
     Same convention as :func:`kellynotes.gaussian.exact_entropy_field`, so
     ``functools.partial(exact_entropy_field, mixture, sde)`` is a field for :mod:`kellynotes.entropy`.
-    Formed without cancellation: per component $\mathbf e_k = [\alpha(\mathbf v_k - 1)\mathbf x + \sqrt\alpha\,\mathbf m_k]/\mathbf c_k$
-    (since $\mathbf c_k - 1 = \alpha(\mathbf v_k - 1)$), and $\mathbf e^* = \sum_k r_k\mathbf e_k$ because $\sum_k r_k = 1$.
+    Formed without cancellation: per component
+    $\mathbf e_k = [\alpha(\mathbf v_k - 1)\mathbf x + \sqrt\alpha\,\mathbf m_k]/\mathbf c_k$
+    (since $\mathbf c_k - 1 = \alpha(\mathbf v_k - 1)$), and
+    $\mathbf e^* = \sum_k r_k\mathbf e_k$ because $\sum_k r_k = 1$.
     """
     x, s, y, dtype = _inputs(mixture, sde, x, s, y)
-    d = _diffused(mixture, sde, s, dtype)
+    d = diffused_components(mixture, sde, s, dtype)
     alpha = d.sqrt_alpha**2
     component_fields = (alpha * (d.prior_variances - 1.0) * x[..., None, :] + d.means) / d.variances
     return _combine(d, x, y, component_fields)
 
 
-def _combine(d: _Diffused, x, y, per_component):
+def _combine(d: DiffusedComponents, x, y, per_component):
     """Posterior-weighted sum over components, or the labelled component's value."""
     if y is None:
-        return jnp.sum(_posterior(d, x)[..., None] * per_component, axis=-2)
+        return jnp.sum(component_posterior(d, x)[..., None] * per_component, axis=-2)
     return jnp.take_along_axis(per_component, y[..., None, None], axis=-2)[..., 0, :]
 
 
@@ -363,7 +371,8 @@ def _posterior_entropies(diffused: GaussianMixture, x):
 def label_posterior_entropy(
     mixture: GaussianMixture, sde: VPSDE, s: float, *, key: PRNGKeyArray, num_samples: int
 ) -> Estimate:
-    r"""$H(Y\mid\tilde{\mathbf X}_s) = \mathbb E_{\mathbf x\sim p_s}\big[-\sum_k r_k(\mathbf x)\log r_k(\mathbf x)\big]$ in nats.
+    r"""$H(Y\mid\tilde{\mathbf X}_s) = \mathbb E_{\mathbf x\sim p_s}\big[-\sum_k r_k(\mathbf x)\log r_k(\mathbf x)\big]$
+    in nats.
 
     Monte Carlo over $\mathbf x\sim p_s$ with the exact posterior inside (the Rao-Blackwellised form: its
     variance is below that of $-\log r_Y(\mathbf x)$ over joint draws). Each draw lies in $[0, \log K]$.
@@ -375,7 +384,7 @@ def label_posterior_entropy(
     diffused = mixture.diffuse(sde, s)
     x, _ = diffused.sample(key, num_samples)
     h = np.asarray(_posterior_entropies(diffused, x), dtype=np.float64)
-    return Estimate(float(h.mean()), float(h.std(ddof=1) / np.sqrt(h.size)), h.size)
+    return Estimate.of_samples(h)
 
 
 def mutual_information_noisy(

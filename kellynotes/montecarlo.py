@@ -22,6 +22,7 @@ integrand is lifted first (:func:`kellynotes.tracing.lift`), so a fresh closure 
 exact field compiles once per shape, not once per call.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import equinox as eqx
@@ -34,8 +35,8 @@ from . import _validation as check
 from . import tracing
 from .sde import VPSDE
 
-__all__ = ["Estimate", "RateCurve", "as_device_arrays", "check_integration_args", "check_s_grid", "rate_curve",
-           "time_integral", "weighted_time_samples"]
+__all__ = ["Estimate", "FieldIntegrand", "RateCurve", "as_device_arrays", "check_integration_args", "check_s_grid",
+           "rate_curve", "time_integral", "weighted_time_samples"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,12 @@ class Estimate:
     value: float
     stderr: float
     num_samples: int
+
+    @classmethod
+    def of_samples(cls, values) -> "Estimate":
+        r"""The mean of i.i.d. ``values`` (a 1-D NumPy or JAX array) with its standard error
+        $\hat\sigma/\sqrt n$ ($\hat\sigma$ the sample standard deviation, ``ddof=1``)."""
+        return cls(float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size)), values.size)
 
     def __format__(self, spec: str) -> str:
         spec = spec or ".3f"
@@ -58,6 +65,27 @@ class RateCurve:
     s: np.ndarray
     rate: np.ndarray
     stderr: np.ndarray
+
+
+class FieldIntegrand(eqx.Module):
+    r"""$g(\tilde{\mathbf x}_s, s, \mathbf y)$ of the entropy-field estimators
+    (:mod:`kellynotes.entropy`, :mod:`kellynotes.semantic`), for this module: ``kind="norm"``
+    $\|\mathbf e(\cdot;\mathbf y)\|^2$ (neural entropy),
+    ``"difference"`` $\|\mathbf e(\cdot;\mathbf y) - \mathbf e(\cdot)\|^2$ (MINDE), ``"difference_of_squares"``
+    $\|\mathbf e(\cdot;\mathbf y)\|^2 - \|\mathbf e(\cdot)\|^2$ (Eq. 52). A pytree, so a field that is an Equinox
+    module (e.g. ``EntropyModel.entropy_field``) is traced, and one compiled function serves
+    every call on models of the same shape."""
+
+    field: Callable
+    kind: str = eqx.field(static=True)
+
+    def __call__(self, x_s, s, y, key=None):
+        if self.kind == "norm":
+            return jnp.sum(self.field(x_s, s, y) ** 2, axis=-1)
+        conditional, unconditional = self.field(x_s, s, y), self.field(x_s, s, None)
+        if self.kind == "difference":
+            return jnp.sum((conditional - unconditional) ** 2, axis=-1)
+        return jnp.sum(conditional**2 - unconditional**2, axis=-1)  # "difference_of_squares"
 
 
 def as_device_arrays(x, y):
@@ -143,7 +171,7 @@ def time_integral(integrand, sde: VPSDE, x, y, *, key: PRNGKeyArray, s_min: floa
     when $g$ is a squared field norm), with its standard error."""
     _, values = weighted_time_samples(integrand, sde, x, y, key=key, s_min=s_min, num_samples=num_samples,
                                       batch_size=batch_size)
-    return Estimate(float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size)), values.size)
+    return Estimate.of_samples(values)
 
 
 @eqx.filter_jit

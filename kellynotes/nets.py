@@ -1,7 +1,8 @@
 r"""Networks for entropy matching on vectors.
 
 :class:`EntropyMLP` outputs the *scaled entropy field*
-$\mathbf u_\theta(\tilde{\mathbf x}_s, s; \mathbf y) = \sqrt{1-\alpha(s)}\;\mathbf e_\theta(\tilde{\mathbf x}_s, s; \mathbf y)$.
+$\mathbf u_\theta(\tilde{\mathbf x}_s, s; \mathbf y) =
+\sqrt{1-\alpha(s)}\;\mathbf e_\theta(\tilde{\mathbf x}_s, s; \mathbf y)$.
 Since $\mathbf e = \nabla\log p_s + \tilde{\mathbf x}_s$ and the noise prediction is
 $\hat{\boldsymbol\epsilon} = -\sqrt{1-\alpha}\,\nabla\log p_s$, this is noise prediction with
 the equilibrium part taken out, $\hat{\boldsymbol\epsilon} = \sqrt{1-\alpha}\,\tilde{\mathbf x}_s - \mathbf u_\theta$

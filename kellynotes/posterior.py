@@ -5,7 +5,8 @@ process run on from $s$: $\tilde{\mathbf x}_u = \sqrt a\,\mathbf x + \sqrt{1-a}\
 $a = \alpha(u)/\alpha(s)$, $u\in(s, T]$. For an entropy field $\mathbf e(\cdot, u; y)$ (score plus $\mathbf x$) the
 likelihood-weighted denoising loss
 
-$$L_y(\mathbf x) = \int_{s}^{T} du\,\frac{\beta(u)}2\,\mathbb E_{\mathbf z}\big\|\mathbf e(\tilde{\mathbf x}_u, u; y) - \tilde{\mathbf x}_u + \mathbf z/\sqrt{1-a}\big\|^2$$
+$$L_y(\mathbf x) = \int_{s}^{T} du\,\frac{\beta(u)}2\,\mathbb E_{\mathbf z}\big\|\mathbf e(\tilde{\mathbf x}_u, u; y) -
+\tilde{\mathbf x}_u + \mathbf z/\sqrt{1-a}\big\|^2$$
 
 bounds $-\log p_s(\mathbf x\mid y)$ from above up to a constant $C(\mathbf x)$ that is the same for every
 class (the prior term at $T$ and the terms without the network), with equality for the exact
@@ -73,16 +74,18 @@ class ClassPosterior:
     s: float
 
     def unconditional_excess(self) -> Estimate:
-        r"""$\mathbb E[L_\varnothing(\mathbf x) - L_{\rm mix}(\mathbf x)]$, $L_{\rm mix} = -\log\sum_k w_k e^{-L_k}$ (nats, module
+        r"""$\mathbb E[L_\varnothing(\mathbf x) - L_{\rm mix}(\mathbf x)]$,
+        $L_{\rm mix} = -\log\sum_k w_k e^{-L_k}$ (nats, module
         docstring), with its standard error; ``loss_gap(y)`` minus this is the bounded part."""
         values = self.unconditional_losses - self.mixture_losses
-        return Estimate(float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size)), values.size)
+        return Estimate.of_samples(values)
 
     def loss_gap(self, y) -> Estimate:
-        r"""$\mathbb E[L_\varnothing(\mathbf x) - L_y(\mathbf x)]$ over pairs $(\mathbf x_i, y_i)$ (nats), with its standard error."""
+        r"""$\mathbb E[L_\varnothing(\mathbf x) - L_y(\mathbf x)]$ over pairs
+        $(\mathbf x_i, y_i)$ (nats), with its standard error."""
         labels, _ = check_labels(y, self.losses.shape[1])
         values = self.unconditional_losses - self.losses[np.arange(labels.size), labels]
-        return Estimate(float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size)), values.size)
+        return Estimate.of_samples(values)
 
 
 def _noise_range(sde: VPSDE, s: float, s_min: float) -> tuple[float, float]:
@@ -93,7 +96,8 @@ def _noise_range(sde: VPSDE, s: float, s_min: float) -> tuple[float, float]:
 
 
 def _shifted_time(sde: VPSDE, s, c):
-    r"""$u > s$ with $\int_s^u\beta = c$: the positive root of $\tfrac12(\beta_{\max}-\beta_{\min})d^2 + \beta(s)d = c$."""
+    r"""$u > s$ with $\int_s^u\beta = c$: the positive root of
+    $\tfrac12(\beta_{\max}-\beta_{\min})d^2 + \beta(s)d = c$."""
     b = sde.beta(s)
     return s + 2.0 * c / (b + jnp.sqrt(b**2 + 2.0 * (sde.beta_max - sde.beta_min) * c))
 
@@ -210,7 +214,8 @@ def class_posterior(field, sde: VPSDE, x: Float[Array, "N D"], *, num_classes: i
 @dataclass(frozen=True)
 class NoisyLabelInformation:
     r"""Label information along the noise, from the model's posterior on held-out pairs (nats):
-    ``conditional_entropy`` $\mathbb E[-\log q_s(Y\mid\tilde{\mathbf X}_s)]$ (an upper bound on $H(Y\mid\tilde{\mathbf X}_s)$),
+    ``conditional_entropy`` $\mathbb E[-\log q_s(Y\mid\tilde{\mathbf X}_s)]$ (an upper
+    bound on $H(Y\mid\tilde{\mathbf X}_s)$),
     ``information`` $H(Y) - $ that (a lower bound on $I(\tilde{\mathbf X}_s;Y)$), both with standard errors,
     ``accuracy`` of $\arg\max q_s$, on the grid ``s``; ``label_entropy`` is $\mathbb E[-\log w_Y]$ over the
     labels: the plug-in $H(Y)$ with the default prior (the label frequencies)."""
@@ -227,10 +232,12 @@ class NoisyLabelInformation:
 def noisy_label_information(field, sde: VPSDE, x: Float[Array, "N D"], y, s_grid, *, key: PRNGKeyArray,
                             num_classes: int | None = None, class_prior=None, s_min: float = 1e-3,
                             num_time_samples: int = 64, batch_size: int = 16) -> NoisyLabelInformation:
-    r"""$H(Y\mid\tilde{\mathbf X}_s)$ and $I(\tilde{\mathbf X}_s;Y)$ at each $s$ of ``s_grid`` from :func:`class_posterior`.
+    r"""$H(Y\mid\tilde{\mathbf X}_s)$ and $I(\tilde{\mathbf X}_s;Y)$ at each $s$ of
+    ``s_grid`` from :func:`class_posterior`.
 
     Each clean pair $(\mathbf x_i, y_i)$ is noised to every $s$ with the **same** noise vector
-    ($\tilde{\mathbf x}_s = \sqrt\alpha\,\mathbf x_i + \sqrt{1-\alpha}\,\boldsymbol\varepsilon_i$), so the curves are smooth in $s$;
+    ($\tilde{\mathbf x}_s = \sqrt\alpha\,\mathbf x_i + \sqrt{1-\alpha}\,\boldsymbol\varepsilon_i$),
+    so the curves are smooth in $s$;
     the class prior defaults to the label frequencies of ``y``. ``s_grid`` values lie in [0, T).
     """
     labels, num_classes = check_labels(y, num_classes)

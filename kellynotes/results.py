@@ -1,7 +1,7 @@
 """The catalogue of cached result artifacts the book reads, and how each is regenerated.
 
 Every artifact is a pair ``results/<name>.json`` + ``results/<name>.npz`` written by
-:mod:`kellynotes.experiments` (schema checked by :func:`kellynotes.experiments.load_artifact`).
+:func:`kellynotes.store.save_artifact` (schema checked by :func:`kellynotes.store.load_artifact`).
 An entry is *required* when a chapter cannot render without it (tests fail if it is
 missing); the others are full-size GPU runs that a chapter shows when present and
 lists as pending otherwise. ``paper`` holds the values reported in *Diffusion Models are
@@ -11,7 +11,7 @@ Kelly Gamblers* (Fig. 14 caption), in nats, for side-by-side comparison only.
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import experiments
+from . import store
 
 __all__ = ["CATALOG", "Entry", "RESULTS_DIR", "available", "entry", "load"]
 
@@ -79,7 +79,7 @@ def available(name: str, results_dir=None) -> bool:
 
 
 def load(name: str, results_dir=None) -> tuple[dict, dict]:
-    """``(meta, arrays)`` of a catalogued artifact (see :func:`kellynotes.experiments.load_artifact`)."""
+    """``(meta, arrays)`` of a catalogued artifact (see :func:`kellynotes.store.load_artifact`)."""
     entry(name)
     folder = Path(results_dir) if results_dir is not None else RESULTS_DIR
-    return experiments.load_artifact(folder / f"{name}.json")
+    return store.load_artifact(folder / f"{name}.json")

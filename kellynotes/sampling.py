@@ -7,7 +7,8 @@ With $\mathbf e = 0$ this is the forward process again: an entropy-matching mode
 stores nothing leaves the equilibrium distribution where it is.
 
 **Probability-flow ODE** (Eq. 65): the deterministic flow with the same marginals $p_s$,
-$d\mathbf x/ds = -\tfrac12\beta(s)\big(\mathbf x + \nabla\log p_s(\mathbf x)\big) = -\tfrac12\beta(s)\,\mathbf e(\mathbf x, s)$
+$d\mathbf x/ds = -\tfrac12\beta(s)\big(\mathbf x + \nabla\log p_s(\mathbf x)\big) =
+-\tfrac12\beta(s)\,\mathbf e(\mathbf x, s)$
 in forward time $s$, integrated from $s = T$ down to $s_{\rm end}$ with Diffrax
 (:func:`probability_flow`). With a guided field (:func:`kellynotes.guidance.guided_field`)
 it is the CFG sampler of Eqs. 16 and 51.
@@ -199,7 +200,8 @@ def probability_flow(
 ) -> FlowResult:
     r"""Solve the probability-flow ODE (Eq. 65) from $s = T$ down to ``s_end`` for a batch of starts.
 
-    $$\frac{d\mathbf x}{ds} = -\tfrac12\,\beta(s)\,\mathbf e(\mathbf x, s;\mathbf y),\qquad \mathbf x(T) = \mathbf x_T,$$
+    $$\frac{d\mathbf x}{ds} = -\tfrac12\,\beta(s)\,\mathbf e(\mathbf x, s;\mathbf y),\qquad
+    \mathbf x(T) = \mathbf x_T,$$
 
     integrated in *decreasing* forward time $s$ (so the flow moves samples from the
     equilibrium $\mathcal N(0, I)$ towards the data). Units: $s$ is the diffusion time of

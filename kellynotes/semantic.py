@@ -9,22 +9,28 @@ that information, and this module measures when (all in **nats**, rates per unit
 **Semantic information rate.** We take the sign that makes production during generation positive:
 
 $$R(s) = -\frac{d}{ds}I(\tilde{\mathbf X}_s;Y) = \frac{d}{ds}H(Y\mid\tilde{\mathbf X}_s)
- = \frac{\beta(s)}2\,\mathbb E\big\|\nabla\log p_s(\tilde{\mathbf x}_s\mid Y) - \nabla\log p_s(\tilde{\mathbf x}_s)\big\|^2\ \ge 0 .$$
+ = \frac{\beta(s)}2\,\mathbb E\big\|\nabla\log p_s(\tilde{\mathbf x}_s\mid Y) -
+ \nabla\log p_s(\tilde{\mathbf x}_s)\big\|^2\ \ge 0 .$$
 
 The last equality is the MINDE integrand (Eq. 13) *at each time*, not only after integration:
-$dH(\tilde{\mathbf X}_s)/ds = \frac\beta2(\mathbb E\|\nabla\log p_s\|^2 - D)$ (see :mod:`kellynotes.divergence`), the same for
-each $p_s(\cdot\mid y)$, and $\mathbb E[\nabla\log p_s(\mathbf x\mid Y)\mid\mathbf x] = \nabla\log p_s(\mathbf x)$ turns the
+$dH(\tilde{\mathbf X}_s)/ds = \frac\beta2(\mathbb E\|\nabla\log p_s\|^2 - D)$ (see
+:mod:`kellynotes.divergence`), the same for
+each $p_s(\cdot\mid y)$, and
+$\mathbb E[\nabla\log p_s(\mathbf x\mid Y)\mid\mathbf x] = \nabla\log p_s(\mathbf x)$ turns the
 difference of squares into the square of the difference. The vector inside the norm is
 $\nabla_{\mathbf x}\log p_s(Y\mid\mathbf x)$, the gradient of the implicit classifier (the guidance direction).
-Integrating, $I(\tilde{\mathbf X}_s;Y) - I(\tilde{\mathbf X}_T;Y) = \int_s^T R(u)\,du$: :func:`accumulated_minde` computes
+Integrating, $I(\tilde{\mathbf X}_s;Y) - I(\tilde{\mathbf X}_T;Y) = \int_s^T R(u)\,du$:
+:func:`accumulated_minde` computes
 this from any entropy field, exact or learned.
 
 **Per class.** For class $k$ let $h_k(s) = \mathbb E[-\log p_s(Y=k\mid\tilde{\mathbf X}_s)\mid Y=k]$, the surprisal of
-the true label. Then $h_k = -\log w_k - D_{\rm KL}(p_s(\cdot\mid k)\,\|\,p_s)$, so $\sum_k w_kh_k = H(Y\mid\tilde{\mathbf X}_s)$,
+the true label. Then $h_k = -\log w_k - D_{\rm KL}(p_s(\cdot\mid k)\,\|\,p_s)$, so
+$\sum_k w_kh_k = H(Y\mid\tilde{\mathbf X}_s)$,
 $h_k\to-\log w_k$ as $s\to T$, and, both densities obeying the same Fokker-Planck equation,
 
 $$R_k(s) = \frac{dh_k}{ds} = -\frac{d}{ds}D_{\rm KL}(p_s(\cdot\mid k)\|p_s)
- = \frac\beta2\,\mathbb E\big[\|\nabla\log p_s(\tilde{\mathbf x}_s\mid k) - \nabla\log p_s(\tilde{\mathbf x}_s)\|^2\,\big|\,Y=k\big]\ \ge0,$$
+ = \frac\beta2\,\mathbb E\big[\|\nabla\log p_s(\tilde{\mathbf x}_s\mid k) -
+ \nabla\log p_s(\tilde{\mathbf x}_s)\|^2\,\big|\,Y=k\big]\ \ge0,$$
 
 with $\sum_k w_kR_k = R$. $R_k$ says when generation decides "class $k$" for samples of that class.
 
@@ -46,9 +52,8 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from . import _validation as check
 from . import mixture as mixture_module
 from . import montecarlo
-from .entropy import FieldIntegrand
-from .montecarlo import RateCurve
 from .mixture import GaussianMixture
+from .montecarlo import FieldIntegrand, RateCurve
 from .sde import VPSDE
 
 __all__ = [
@@ -168,7 +173,8 @@ def semantic_profile(
     key: PRNGKeyArray,
     samples_per_class: int = 4096,
 ) -> SemanticProfile:
-    r"""$H(Y\mid\tilde{\mathbf X}_s)$, $h_k(s)$, $R(s)$ and $R_k(s)$ on ``s_grid`` (in $(0, T]$), nats and nats per unit $s$.
+    r"""$H(Y\mid\tilde{\mathbf X}_s)$, $h_k(s)$, $R(s)$ and $R_k(s)$ on ``s_grid``
+    (in $(0, T]$), nats and nats per unit $s$.
 
     ``samples_per_class`` clean draws per component, each noised with common random numbers
     across the grid. Class averages are weighted by $w_k$ exactly (stratified sampling), so
@@ -228,7 +234,8 @@ def label_entropy_curve(
 def semantic_information_rate(
     mixture: GaussianMixture, sde: VPSDE, s_grid: Float[np.ndarray, " G"], *, key: PRNGKeyArray, num_samples: int
 ) -> RateCurve:
-    r"""$R(s) = -dI(\tilde{\mathbf X}_s;Y)/ds = \frac\beta2\mathbb E\|\nabla_{\mathbf x}\log p_s(Y\mid\tilde{\mathbf x}_s)\|^2\ge0$ on ``s_grid``:
+    r"""$R(s) = -dI(\tilde{\mathbf X}_s;Y)/ds =
+    \frac\beta2\mathbb E\|\nabla_{\mathbf x}\log p_s(Y\mid\tilde{\mathbf x}_s)\|^2\ge0$ on ``s_grid``:
     the label information that generation produces per unit $s$ at time $s$ (nats per unit $s$)."""
     mixture = _check_mixture(mixture)
     per_class = _samples_per_class(mixture, num_samples)
@@ -247,7 +254,8 @@ def class_semantic_rates(
     mixture: GaussianMixture, sde: VPSDE, s_grid: Float[np.ndarray, " G"], *, key: PRNGKeyArray,
     samples_per_class: int,
 ) -> tuple[RateCurve, ...]:
-    r"""$R_k(s) = dh_k/ds = \frac\beta2\mathbb E[\|\nabla_{\mathbf x}\log p_s(k\mid\tilde{\mathbf x}_s)\|^2\mid Y=k]$ for every class $k$."""
+    r"""$R_k(s) = dh_k/ds = \frac\beta2\mathbb E[\|\nabla_{\mathbf x}\log p_s(k\mid\tilde{\mathbf x}_s)\|^2\mid Y=k]$
+    for every class $k$."""
     return semantic_profile(mixture, sde, s_grid, key=key, samples_per_class=samples_per_class).class_rates
 
 
@@ -303,9 +311,11 @@ def accumulated_minde(
 ) -> InformationCurve:
     r"""The MINDE integrand accumulated from $T$ down to each $s$ of ``s_grid``:
 
-    $$\hat I(s) = \int_s^T du\,\frac{\beta(u)}2\,\mathbb E\|\mathbf e(\tilde{\mathbf x}_u, u;\mathbf y) - \mathbf e(\tilde{\mathbf x}_u, u)\|^2 ,$$
+    $$\hat I(s) = \int_s^T du\,\frac{\beta(u)}2\,\mathbb E\|\mathbf e(\tilde{\mathbf x}_u, u;\mathbf y) -
+    \mathbf e(\tilde{\mathbf x}_u, u)\|^2 ,$$
 
-    which for exact fields equals $I(\tilde{\mathbf X}_s;Y) - I(\tilde{\mathbf X}_T;Y) = H(Y\mid\tilde{\mathbf X}_T) - H(Y\mid\tilde{\mathbf X}_s)$
+    which for exact fields equals
+    $I(\tilde{\mathbf X}_s;Y) - I(\tilde{\mathbf X}_T;Y) = H(Y\mid\tilde{\mathbf X}_T) - H(Y\mid\tilde{\mathbf X}_s)$
     (nats). ``field(x, s, y=None)`` is any entropy field (:func:`kellynotes.mixture.exact_entropy_field`
     through ``functools.partial``, or a trained :meth:`~kellynotes.entropy.EntropyModel.entropy_field`);
     ``x``, ``y`` are clean data and their labels, drawn with replacement.

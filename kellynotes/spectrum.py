@@ -98,8 +98,8 @@ def drowned_frequency(spectrum: RadialSpectrum, sde: VPSDE, s: Float[np.ndarray,
     r"""At each $s$, the lowest frequency whose signal power $\alpha P(k)$ is below the white
     noise power $1-\alpha$ per mode, i.e. $P(k) < 1/\mathrm{SNR}(s)$; modes above it are drowned.
     Returns ``inf`` where no bin is drowned and the lowest bin's frequency where all are."""
-    s = gaussian._times(sde, s)
-    inverse_snr = np.exp(-gaussian._log_snr(sde, s))
+    s = sde.float64.times(s)
+    inverse_snr = np.exp(-sde.float64.log_snr(s))
     drowned = spectrum.power[None, :] < inverse_snr[:, None]  # (S, B)
     out = np.full(s.shape, np.inf)
     any_drowned = drowned.any(axis=1)
@@ -144,9 +144,9 @@ def spectrum_entropy_rate(eigenvalues: Float[np.ndarray, " D"], sde: VPSDE, s: F
     eigenvalues are allowed for $s > 0$."""
     lam = _eigenvalues(eigenvalues)
     mean_norm_sq = check.non_negative_number(mean_norm_sq, "mean_norm_sq")
-    s = gaussian._times(sde, s)
-    beta, alpha, var = gaussian._schedule(sde, s)
-    mu, mu_minus_one = gaussian._shifted_eigs(lam, alpha, var)
+    s = sde.float64.times(s)
+    beta, alpha, var = sde.float64.schedule(s)
+    mu, mu_minus_one = gaussian.shifted_eigenvalues(lam, alpha, var)
     return 0.5 * beta * (alpha * mean_norm_sq + np.sum(mu_minus_one**2 / mu, axis=-1))
 
 
@@ -170,8 +170,8 @@ def total_correlation_noised(variances: Float[np.ndarray, " D"], eigenvalues: Fl
     lam = _eigenvalues(eigenvalues)
     if v.shape != lam.shape:
         raise ValueError(f"variances and eigenvalues must have the same length, got {v.shape} and {lam.shape}")
-    s = gaussian._times(sde, s)
-    _, alpha, var = gaussian._schedule(sde, s)
+    s = sde.float64.times(s)
+    _, alpha, var = sde.float64.schedule(s)
     a, b = alpha[..., None], var[..., None]
     with np.errstate(divide="ignore"):
         return 0.5 * (np.sum(np.log(a * v + b), axis=-1) - np.sum(np.log(a * lam + b), axis=-1))
@@ -179,12 +179,13 @@ def total_correlation_noised(variances: Float[np.ndarray, " D"], eigenvalues: Fl
 
 def eq8_parts(model: GaussianImageModel, sde: VPSDE, s: Float[np.ndarray, "*S"]) -> tuple[np.ndarray, np.ndarray]:
     r"""The two terms of Eq. 8 for the law of $X_s$ under the Gaussian image model, in nats:
-    the marginal divergences $\sum_i D_{\rm KL}\big(\mathcal N(\sqrt\alpha\mu_i, \alpha\Sigma_{ii} + 1-\alpha)\,\|\,\mathcal N(0,1)\big)
+    the marginal divergences
+    $\sum_i D_{\rm KL}\big(\mathcal N(\sqrt\alpha\mu_i, \alpha\Sigma_{ii} + 1-\alpha)\,\|\,\mathcal N(0,1)\big)
     = \tfrac12\sum_i(\alpha\Sigma_{ii} + 1-\alpha + \alpha\mu_i^2 - 1 - \log(\alpha\Sigma_{ii} + 1-\alpha))$ and
     :func:`total_correlation_noised`. Their sum is $D_{\rm KL}(p^G_s\,\|\,\mathcal N(0,I))$, and the cut total of
     :func:`spectrum_total_entropy` is that sum at $s_{\min}$ minus its value at $T$."""
-    s = gaussian._times(sde, s)
-    _, alpha, var = gaussian._schedule(sde, s)
+    s = sde.float64.times(s)
+    _, alpha, var = sde.float64.schedule(s)
     a, b = alpha[..., None], var[..., None]
     v = a * model.variances + b
     marginal = 0.5 * np.sum(v + a * model.mean**2 - 1.0 - np.log(v), axis=-1)

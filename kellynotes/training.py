@@ -26,7 +26,6 @@ updates (on CPU, one compiled step at a time: see :func:`_loops_are_slow`).
 """
 
 import json
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
@@ -41,8 +40,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import PRNGKeyArray
 
 from . import _validation as check
+from .atomic import atomic_write
 
-__all__ = ["FitConfig", "FitResult", "atomic_write", "fit", "load_checkpoint", "warmup_cosine_adamw"]
+__all__ = ["FitConfig", "FitResult", "fit", "load_checkpoint", "warmup_cosine_adamw"]
 
 CHECKPOINT = "checkpoint.eqx"
 METADATA = "checkpoint.json"
@@ -140,17 +140,6 @@ def _cast(tree, dtype):
 def load_checkpoint(checkpoint_dir, like):
     """Read a checkpoint written by :func:`fit` into the structure of ``like`` (a state)."""
     return eqx.tree_deserialise_leaves(Path(checkpoint_dir) / CHECKPOINT, like)
-
-
-def atomic_write(path, write: Callable) -> None:
-    """Write ``path`` atomically: ``write(file)`` fills a temporary binary file beside it, which
-    is then renamed over ``path`` (atomic on POSIX), so a killed job never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as file:
-        write(file)
-    os.replace(temporary, path)
 
 
 def _save(checkpoint_dir: Path, state: _State, history: dict, config: FitConfig, jobs: list[dict]) -> None:
@@ -313,7 +302,8 @@ def fit(
             if checkpoint_dir is not None and (done % config.checkpoint_every == 0 or done == config.steps):
                 _save(checkpoint_dir, state, history, config, jobs + [job])
             bar.update(chunk)
-            bar.set_postfix(loss=f"{loss:.4g}", examples_per_s=f"{(done - resumed_from) * config.batch_size / elapsed:.3g}")
+            bar.set_postfix(loss=f"{loss:.4g}",
+                            examples_per_s=f"{(done - resumed_from) * config.batch_size / elapsed:.3g}")
             if callback is not None:
                 callback(done, loss)
     elapsed = time.perf_counter() - start

@@ -6,14 +6,13 @@ import dataclasses
 import jax
 import numpy as np
 import pytest
+from helpers import SDE
 
 import kellynotes
 from kellynotes import api, baseline, entropy, gaussian, marginals
-from kellynotes.sde import VPSDE
 
 QUICK = entropy.TrainConfig(steps=300, batch_size=128, progress=False)
 TINY = api.VectorInformationConfig(train=QUICK, num_samples=4096, rate_points=4)
-SDE = VPSDE()
 
 
 def gaussian_information(x, y) -> float:

@@ -1,16 +1,14 @@
 """The autoencoder experiment end to end in quick mode: artifact schema and shapes, resume, CLI, figures."""
 
-import argparse
-
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from kellynotes import autoencoders, experiments
+from kellynotes import autoencoders, cli, store
 from kellynotes.figures import autoencoders as figures
 from kellynotes.sde import VPSDE
 
-ARGS = ["--dataset", "digits", "--quick"]
+ARGS = ["run", "autoencoders", "--dataset", "digits", "--quick"]
 NAME = "autoencoders-digits-quick"
 MODELS = ("vae", "dae", "split-tau0.1", "split-tau0.9")
 
@@ -18,7 +16,7 @@ MODELS = ("vae", "dae", "split-tau0.1", "split-tau0.9")
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("run")
-    status = autoencoders.main([*ARGS, "--results", str(folder / "results"), "--checkpoints",
+    status = cli.main([*ARGS, "--results", str(folder / "results"), "--checkpoints",
                                 str(folder / "checkpoints")])
     assert status == 0
     return folder
@@ -26,7 +24,7 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def artifact(run):
-    return experiments.load_artifact(run / "results" / f"{NAME}.json")
+    return store.load_artifact(run / "results" / f"{NAME}.json")
 
 
 def test_quick_run_writes_a_complete_artifact(run, artifact):
@@ -66,9 +64,9 @@ def test_quick_run_writes_a_complete_artifact(run, artifact):
 
 def test_a_second_run_resumes_every_model_from_its_checkpoint(run, artifact, tmp_path):
     _, first = artifact
-    status = autoencoders.main([*ARGS, "--results", str(tmp_path), "--checkpoints", str(run / "checkpoints")])
+    status = cli.main([*ARGS, "--results", str(tmp_path), "--checkpoints", str(run / "checkpoints")])
     assert status == 0
-    meta, again = experiments.load_artifact(tmp_path / f"{NAME}.json")
+    meta, again = store.load_artifact(tmp_path / f"{NAME}.json")
     assert all(meta["training"][model]["resumed_from"] == 10 for model in MODELS)  # nothing retrained
     for name in ("latents_vae", "latents_dae", "reconstruction_dae", "tsne_semantic", "information_semantic"):
         np.testing.assert_array_equal(again[name], first[name])  # same models, same keys: same numbers
@@ -84,11 +82,9 @@ def test_figures_draw_from_the_artifact(artifact):
 
 
 def test_cli_wiring():
-    parser = argparse.ArgumentParser()
-    autoencoders.add_cli(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["autoencoders", "--dataset", "mnist", "--quick", "--steps", "5", "--data-root", "d",
-                              "--download"])
-    assert args.handler is autoencoders.run_cli
+    args = cli.parse_arguments(["run", "autoencoders", "--dataset", "mnist", "--quick", "--steps", "5", "--data-root",
+                                "d", "--download"])
+    assert cli.handler(args.experiment) is autoencoders.run_from_arguments
     assert (args.dataset, args.quick, args.steps, args.data_root, args.download, args.results, args.checkpoints) == (
         "mnist", True, 5, "d", True, "results", None)
 
@@ -117,7 +113,7 @@ def test_a_run_killed_in_the_scan_resumes_without_redoing_finished_work(run, art
     job retrains nothing that was finished and re-evaluates only the unfinished tau point."""
     checkpoints = tmp_path / "checkpoints"
     calls = []
-    information = autoencoders._information
+    information = autoencoders.label_information
 
     def dies_on_the_third_estimate(*args, **kwargs):
         calls.append(1)
@@ -125,19 +121,19 @@ def test_a_run_killed_in_the_scan_resumes_without_redoing_finished_work(run, art
             raise KeyboardInterrupt
         return information(*args, **kwargs)
 
-    monkeypatch.setattr(autoencoders, "_information", dies_on_the_third_estimate)
+    monkeypatch.setattr(autoencoders, "label_information", dies_on_the_third_estimate)
     with pytest.raises(KeyboardInterrupt):
-        autoencoders.main([*ARGS, "--results", str(tmp_path / "results"), "--checkpoints", str(checkpoints)])
+        cli.main([*ARGS, "--results", str(tmp_path / "results"), "--checkpoints", str(checkpoints)])
     assert (checkpoints / "split-tau0.1" / "evaluation.json").exists()
     assert not (checkpoints / "split-tau0.9" / "evaluation.json").exists()
 
     calls.clear()
     compare = autoencoders.dae.dae_reconstruct
     monkeypatch.setattr(autoencoders.dae, "dae_reconstruct", lambda *a, **k: pytest.fail("comparison recomputed"))
-    assert autoencoders.main([*ARGS, "--results", str(tmp_path / "results"), "--checkpoints", str(checkpoints)]) == 0
+    assert cli.main([*ARGS, "--results", str(tmp_path / "results"), "--checkpoints", str(checkpoints)]) == 0
     monkeypatch.setattr(autoencoders.dae, "dae_reconstruct", compare)
     assert len(calls) == 2  # only tau 0.9's two estimates
-    meta, again = experiments.load_artifact(tmp_path / "results" / f"{NAME}.json")
+    meta, again = store.load_artifact(tmp_path / "results" / f"{NAME}.json")
     assert all(meta["training"][model]["resumed_from"] == 10 for model in MODELS)
     _, first = artifact
     for name in autoencoders.ARRAYS:  # the same numbers as the uninterrupted run

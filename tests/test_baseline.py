@@ -5,12 +5,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import SDE
 
 from kellynotes import baseline, entropy, gaussian
 from kellynotes.nets import EntropyMLP
-from kellynotes.sde import VPSDE
-
-SDE = VPSDE()
 
 
 def joint(seed: int = 0) -> gaussian.JointGaussian:

@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from kellynotes import booktools
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_toc_files_exist_and_chapters_are_executable_notebooks():

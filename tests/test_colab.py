@@ -7,10 +7,10 @@ import types
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from kellynotes import booktools, colab
 
-ROOT = Path(__file__).resolve().parents[1]
 MINIMUM = booktools.minimum_jax(ROOT)
 
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import jupytext
 import pytest
+from helpers import ROOT
 
 from kellynotes import booktools
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.colab
 
 RUNNER = r'''

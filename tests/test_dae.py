@@ -5,13 +5,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import SDE
 from scipy import stats
 
 from kellynotes import dae, entropy
-from kellynotes.sde import VPSDE
 from kellynotes.unet import UNetConfig
 
-SDE = VPSDE()
 SHAPE = (8, 8, 1)
 D = 64
 UNET = UNetConfig(SHAPE, channels=8, channel_multipliers=(1,), attention_resolutions=(), groups=4)

@@ -8,16 +8,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import SDE, Z_MAX
 
 from kellynotes import divergence, gaussian
 from kellynotes import mixture as mx
-from kellynotes.sde import VPSDE
 
-SDE = VPSDE()
 S_GRID = np.array([0.003, 0.05, 0.3, 0.8])
-# Fixed seeds make every Monte Carlo comparison deterministic; |z| < 4 would fail with
-# probability ~6e-5 under a redraw, so a failure means a real disagreement.
-Z_MAX = 4.0
 # Float32 fields on D <= 8 with well-conditioned matrices: relative rounding ~1e-6;
 # 1e-4 leaves room for the D-term sums and still catches any wrong term (>= 1e-2).
 RTOL_FLOAT32 = 1e-4

@@ -6,17 +6,12 @@ from functools import partial
 import jax
 import numpy as np
 import pytest
+from helpers import SDE, Z_MAX
 
 import kellynotes
 from kellynotes import entropy, gaussian
-from kellynotes.sde import VPSDE
 
-SDE = VPSDE()
 S_MIN = 1e-3
-# Monte Carlo means of >= 4e4 i.i.d. terms are normal to excellent approximation; at a
-# fixed seed |z| < 4 would fail with probability ~6e-5 under a redraw, so a failure
-# means the estimator and the closed form disagree.
-Z_MAX = 4.0
 
 
 @pytest.fixture(scope="module")

@@ -5,20 +5,20 @@ import json
 import numpy as np
 import pytest
 
-from kellynotes import experiments
+from kellynotes import cli, store
 
 
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory):
     folder = tmp_path_factory.mktemp("run")
-    status = experiments.main(["run", "neural-entropy", "--dataset", "digits", "--quick",
+    status = cli.main(["run", "neural-entropy", "--dataset", "digits", "--quick",
                                "--results", str(folder / "results"), "--checkpoints", str(folder / "checkpoints")])
     assert status == 0
     return folder
 
 
 def test_quick_run_writes_a_complete_artifact(artifact):
-    meta, arrays = experiments.load_artifact(artifact / "results" / "neural-entropy-digits-quick.json")
+    meta, arrays = store.load_artifact(artifact / "results" / "neural-entropy-digits-quick.json")
     assert meta["kind"] == "neural-entropy" and meta["config"]["dataset"] == "digits"
     assert meta["provenance"]["package_version"] and meta["provenance"]["device"].startswith("cpu")
     for key in ("neural_entropy_x", "neural_entropy_x_given_y", "mutual_information_minde"):
@@ -42,6 +42,6 @@ def test_schema_violations_are_named(artifact, tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="git_commit"):
-        experiments.load_artifact(broken)
+        store.load_artifact(broken)
     with pytest.raises(ValueError, match="does not exist"):
-        experiments.load_artifact(tmp_path / "missing.json")
+        store.load_artifact(tmp_path / "missing.json")

@@ -5,15 +5,12 @@ from functools import partial
 import jax
 import numpy as np
 import pytest
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from helpers import SDE, new_figure
 
 from kellynotes import gaussian, interactive
 from kellynotes.entropy import Estimate, RateCurve
 from kellynotes.figures import information as info
-from kellynotes.sde import VPSDE
 
-SDE = VPSDE()
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -29,12 +26,6 @@ def fake_curves(g):
     """Exact rates dressed up as learned curves (enough to exercise the drawing code)."""
     s = np.geomspace(1e-3, 1.0, 5)
     return {key: RateCurve(s, rate, 0.05 * rate) for key, rate in info.exact_rates(g, SDE, s).items()}
-
-
-def new_figure():
-    fig = Figure(figsize=(6, 3), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def test_explorer_renders_exact_only_and_with_nearest_learned_curves():

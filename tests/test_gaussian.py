@@ -7,16 +7,16 @@ differences, float64), (2) Gauss-Legendre quadrature of the rates in log-SNR (fl
 """
 
 import dataclasses
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import SDE, Z_MAX
 
 from kellynotes import gaussian as G
-from kellynotes.sde import VPSDE
 
-SDE = VPSDE()
 # Closed forms and quadrature are both float64. Gauss-Legendre with 200 nodes on an
 # integrand analytic in log-SNR converges to round-off (observed ~1e-14 relative for
 # these models); 1e-10 leaves 4 orders of margin for BLAS/platform differences, while a
@@ -25,10 +25,6 @@ QUADRATURE_RTOL = 1e-10
 # Identities between float64 closed forms (Eq. 11, Sylvester, push-through): sums of
 # O(10) terms of size O(10), so round-off is ~1e-14; 1e-11 is a safe bound.
 EXACT = 1e-11
-# Monte Carlo: means of 2e4 i.i.d. draws of a quadratic form (finite variance), so
-# normal to good approximation; at a fixed seed |z| < 4 would fail with probability
-# ~6e-5 per comparison if the seed were redrawn. A failure is a real disagreement.
-Z_MAX = 4.0
 
 
 def models():
@@ -187,14 +183,14 @@ def test_determinism_and_flattening_behave_as_in_sec_6():
 def test_closed_form_totals_equal_quadrature_of_the_rates(name, s_min):
     g = MODELS[name]
     for rate, total in RATE_AND_TOTAL:
-        quadrature = G.integrate_rate(lambda s: rate(g, SDE, s), SDE, s_min)
+        quadrature = G.integrate_rate(partial(rate, g, SDE), SDE, s_min)
         assert quadrature == pytest.approx(total(g, SDE, s_min), rel=QUADRATURE_RTOL), rate.__name__
 
 
 def test_quadrature_with_an_upper_cut_is_a_difference_of_totals():
     g = MODELS["flattened"]
     for rate, total in RATE_AND_TOTAL:
-        piece = G.integrate_rate(lambda s: rate(g, SDE, s), SDE, 0.01, 0.4)
+        piece = G.integrate_rate(partial(rate, g, SDE), SDE, 0.01, 0.4)
         assert piece == pytest.approx(total(g, SDE, 0.01) - total(g, SDE, 0.4), rel=QUADRATURE_RTOL)
 
 
@@ -278,22 +274,12 @@ def test_cumulative_curve_matches_cut_totals():
     g = MODELS["flattened"]
     grid = np.array([1e-4, 1e-2, 0.1, 0.5, 0.9, 1.0])
     for rate, total in RATE_AND_TOTAL:
-        curve = G.cumulative_curve(lambda s: rate(g, SDE, s), SDE, grid)
+        curve = G.cumulative_curve(partial(rate, g, SDE), SDE, grid)
         assert curve.shape == grid.shape
         assert curve[-1] == 0.0
         assert np.all(np.diff(curve) < 0)  # information left to supply shrinks with s
         expected = np.array([total(g, SDE, s) for s in grid])
         assert np.allclose(curve, expected, rtol=QUADRATURE_RTOL, atol=1e-15)
-
-
-def test_float64_schedule_matches_the_sde_module():
-    s = np.array([1e-5, 1e-3, 0.1, 0.5, 1.0])
-    # The sde module computes in float32 (relative precision 6e-8, ~1e-6 after a few ops).
-    assert np.allclose(G._log_alpha(SDE, s), SDE.log_alpha(s), rtol=1e-6)
-    assert np.allclose(G._log_snr(SDE, s), SDE.log_snr(s), rtol=1e-5)
-    lam = G._log_snr(SDE, s)
-    assert np.allclose(G._s_from_log_snr(SDE, lam), s, rtol=1e-13)  # float64 round trip
-    assert np.allclose(G._s_from_log_snr(SDE, lam), SDE.s_from_log_snr(lam.astype(np.float32)), rtol=1e-5)
 
 
 # --------------------------------------------------------------------------- #

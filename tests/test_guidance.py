@@ -6,12 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import SDE
 from scipy.integrate import solve_ivp
 
 from kellynotes import gaussian, guidance
-from kellynotes.sde import VPSDE
-
-SDE = VPSDE()
 
 
 @pytest.fixture(scope="module")

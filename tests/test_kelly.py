@@ -4,6 +4,7 @@ simulations against exact rates at fixed seeds."""
 import jax
 import numpy as np
 import pytest
+from helpers import Z_MAX
 
 from kellynotes import kelly
 
@@ -11,10 +12,6 @@ LOADED = np.array([0.35, 0.25, 0.15, 0.10, 0.10, 0.05])
 # Closed forms are float64 sums of six terms: agreement to 1e-12 leaves ~4 orders
 # of magnitude above round-off (~1e-16 per term).
 EXACT = 1e-12
-# Simulated rates are means of >= 1e5 i.i.d. per-round gains, so they are normal to
-# excellent approximation; at a fixed seed |z| < 4 fails with probability ~6e-5 if
-# the seed were redrawn, so a failure means a real disagreement, not bad luck.
-Z_MAX = 4.0
 
 
 def random_distribution(rng, k=6):
@@ -48,7 +45,8 @@ def test_wrong_model_loses_exactly_the_kl_divergence():
 def test_fractional_kelly_matches_closed_form_and_is_below_full_kelly():
     for f in [0.0, 0.3, 0.7, 1.0]:
         closed_form = np.sum(LOADED * np.log2(1 - f + 6 * f * LOADED))
-        assert kelly.doubling_rate(LOADED, kelly.fractional_kelly_bets(LOADED, f)) == pytest.approx(closed_form, abs=EXACT)
+        assert (kelly.doubling_rate(LOADED, kelly.fractional_kelly_bets(LOADED, f))
+                == pytest.approx(closed_form, abs=EXACT))
     rates = [kelly.doubling_rate(LOADED, f * LOADED) for f in np.linspace(0, 1, 21)]
     assert np.argmax(rates) == 20
 

@@ -11,15 +11,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import SDE, Z_MAX
 
 from kellynotes import entropy, gaussian
 from kellynotes import mixture as M
-from kellynotes.sde import VPSDE
 
-SDE = VPSDE()
-# Monte Carlo means of >= 1e4 i.i.d. terms with finite variance are normal to good
-# approximation; at a fixed seed |z| < 4 fails with probability ~6e-5 under a redraw.
-Z_MAX = 4.0
 # Two float32 evaluations of O(1)-O(10) quantities by different formulas agree to a few
 # ulps of the largest term (~1e-6 relative); 2e-5 leaves margin and still catches any
 # wrong factor (alpha vs sqrt(alpha), a missing (1 - alpha), ...), which is O(1e-2) or more.

@@ -7,11 +7,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import SDE
 
 from kellynotes import mixture, posterior, semantic
-from kellynotes.sde import VPSDE
 
-SDE = VPSDE()
 LINE = semantic.line_mixture(num_classes=3, separation=1.5, variance=0.05)
 FIELD = functools.partial(mixture.exact_entropy_field, LINE, SDE)
 

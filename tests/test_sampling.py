@@ -7,11 +7,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import SDE, backend_compilations
 
 from kellynotes import gaussian, guidance, sampling
-from kellynotes.sde import VPSDE
 
-SDE = VPSDE()
 N = 20_000
 # Standard error of a sample variance is var*sqrt(2/N) ~ 1% at N = 2e4; 5% allows ~5
 # standard errors plus the O(dt) bias of 400 Euler–Maruyama steps (~1% here).
@@ -114,7 +113,8 @@ def _relative_error(estimate, exact):
 
 
 def _conditional_kl(gain, cov, exact):
-    r"""$\mathbb E_{\mathbf y}D_{\rm KL}(\mathcal N(\hat G\mathbf y, \hat\Sigma)\,\|\,\mathcal N(G\mathbf y, \Sigma))$ in nats.
+    r"""$\mathbb E_{\mathbf y}D_{\rm KL}(\mathcal N(\hat G\mathbf y, \hat\Sigma)\,\|\,\mathcal N(G\mathbf y, \Sigma))$
+    in nats.
 
     Unlike the relative errors above it weighs every direction by the exact spread there, so it
     also sees errors along the narrow directions that guidance squeezes.
@@ -216,9 +216,9 @@ def test_guided_flow_on_a_network_is_deterministic_and_reuses_the_compilation():
     # Weights are runtime arguments: a model with other weights reuses the compiled solver
     # (no new cache entry) and gives other samples.
     other = guidance.guided_field(_network_field(jax.random.key(11)).entropy_field, 2.0)
-    size = sampling._solve._cache_size()
+    size = backend_compilations()
     moved = sampling.probability_flow(other, SDE, x_T, y=y).x
-    assert sampling._solve._cache_size() == size
+    assert backend_compilations() == size
     assert float(jnp.abs(moved - first.x).max()) > 1e-2
 
 

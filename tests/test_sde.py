@@ -10,16 +10,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import SDE, Z_MAX
 
-from kellynotes.sde import VPSDE
+from kellynotes.sde import VPSDE, as_vpsde
 
-SDE = VPSDE()
 # A float32 result after a handful of operations is within a few ulps (~1e-7 relative)
 # of the float64 value; 2e-6 leaves an order of magnitude to spare.
 F32 = 2e-6
-# Monte Carlo means of i.i.d. draws with finite variance: |z| < 4 at a fixed seed would
-# fail with probability ~6e-5 per comparison if the seed were redrawn.
-Z_MAX = 4.0
 S = np.array([1e-6, 1e-4, 1e-2, 0.1, 0.3, 0.5, 0.8, 1.0])
 
 
@@ -40,6 +37,37 @@ def test_schedule_matches_float64_reference():
     assert float(SDE.alpha(0.0)) == 1.0 and float(SDE.variance(0.0)) == 0.0
     assert np.allclose(SDE.alpha(S) + SDE.variance(S), 1.0, atol=1e-6)
     assert np.array_equal(SDE.equilibrium_score(jnp.arange(3.0)), -jnp.arange(3.0))
+
+
+def test_float64_schedule_is_the_same_formula_in_float64():
+    schedule = SDE.float64
+    la = log_alpha64(S)
+    # The same expressions evaluated by NumPy in float64: equal to the hand-written reference up to
+    # float64 rounding (1e-15 relative), and to the float32 JAX methods within F32.
+    assert np.allclose(schedule.log_alpha(S), la, rtol=1e-15)
+    assert np.allclose(schedule.log_alpha(S), SDE.log_alpha(S), rtol=F32)
+    assert np.allclose(schedule.beta(S), SDE.beta(S), rtol=F32)
+    beta, alpha, variance = schedule.schedule(S)
+    assert np.allclose(alpha, np.exp(la), rtol=1e-15) and np.allclose(variance, -np.expm1(la), rtol=1e-15)
+    assert np.allclose(beta, SDE.beta_min + S * (SDE.beta_max - SDE.beta_min), rtol=1e-15)
+    lam = schedule.log_snr(S)
+    assert lam.dtype == np.float64
+    assert np.allclose(lam, SDE.log_snr(S), rtol=1e-5)  # float32 log of a difference: ~1e-6 relative
+    assert np.allclose(schedule.s_from_log_snr(lam), S, rtol=1e-13)  # float64 round trip
+    assert np.allclose(schedule.s_from_log_snr(lam), SDE.s_from_log_snr(lam.astype(np.float32)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("s, problem", [([0.5, float("nan")], "NaN"), ([-0.1], r"\[0, T"), ([1.5], r"\[0, T"),
+                                        ("soon", "numeric")])
+def test_float64_times_name_the_problem(s, problem):
+    with pytest.raises(ValueError, match=rf"s_min.*{problem}|{problem}.*s_min|s_min must be {problem}"):
+        SDE.float64.times(s, "s_min")
+
+
+def test_as_vpsde_rejects_what_is_not_a_process():
+    assert as_vpsde(SDE) is SDE
+    with pytest.raises(ValueError, match="sde must be a VPSDE"):
+        as_vpsde("vp")
 
 
 def test_variance_near_zero_needs_expm1():

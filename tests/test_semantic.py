@@ -11,20 +11,13 @@ from functools import partial
 import jax
 import numpy as np
 import pytest
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from helpers import SDE, Z_MAX, new_figure, within
 
 from kellynotes import entropy, gaussian, interactive, semantic
 from kellynotes import mixture as mx
 from kellynotes.entropy import RateCurve
 from kellynotes.figures import semantic as figures
-from kellynotes.sde import VPSDE
 
-SDE = VPSDE()
-# Fixed seeds make the Monte Carlo comparisons deterministic; a mean of >= 4000 terms is
-# normal to good approximation and |z| < 4 would fail with probability ~6e-5 under a
-# redraw, so a failure means a real disagreement.
-Z_MAX = 4.0
 # Times in the bulk of the decision window of two_class(2.0) (peak near s = 0.2). Earlier,
 # the per-sample rates are dominated by rare draws near the decision boundary (relative
 # standard error ~50 % at s = 0.05 with 8000 draws), too heavy-tailed for a z-test.
@@ -58,10 +51,6 @@ def quadrature_1d(mixture, s, num_points=48_001):
 def exact_curves(mixture, s_grid):
     values = [quadrature_1d(mixture, s) for s in s_grid]
     return tuple(np.array([v[i] for v in values]) for i in range(4))
-
-
-def within(estimate, stderr, exact):
-    return np.all(np.abs(np.asarray(estimate) - exact) < Z_MAX * np.asarray(stderr))
 
 
 # --------------------------------------------------------------------------- #
@@ -269,12 +258,6 @@ def test_bad_input_is_rejected():
         semantic.accumulated_minde(field, SDE, x, None, S_BULK, key=key)
     with pytest.raises(ValueError, match="strictly increasing"):
         semantic.accumulated_minde(field, SDE, x, y, S_BULK[::-1], key=key)
-
-
-def new_figure():
-    fig = Figure(figsize=(6, 3), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def test_figures_render():

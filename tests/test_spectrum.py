@@ -2,11 +2,9 @@
 
 import numpy as np
 import pytest
+from helpers import SDE
 
 from kellynotes import gaussian, spectrum
-from kellynotes.sde import VPSDE
-
-SDE = VPSDE()
 
 
 def _spd(rng, d, smallest=0.0):
@@ -34,7 +32,7 @@ def test_total_entropy_matches_closed_forms_including_the_mean():
     mean_norm_sq = 2.5
     s_min = 1e-3
     # Mean part integrates exactly: int beta/2 alpha |mu|^2 ds = |mu|^2/2 (alpha(s_min) - alpha(T)).
-    alpha = lambda s: float(np.exp(gaussian._log_alpha(SDE, np.float64(s))))  # noqa: E731
+    alpha = lambda s: float(np.exp(SDE.float64.log_alpha(np.float64(s))))  # noqa: E731
     expected = gaussian.total_entropy_x(g, SDE, s_min) + 0.5 * mean_norm_sq * (alpha(s_min) - alpha(SDE.T))
     got = spectrum.spectrum_total_entropy(lam, SDE, s_min, mean_norm_sq)
     # Gauss-Legendre in log-SNR converges exponentially; 1e-8 relative is far above its error.
@@ -47,7 +45,7 @@ def test_zero_eigenvalues_make_the_cut_total_grow_like_half_log_per_direction():
     # A flat direction has rate beta alpha^2 / (2 (1 - alpha)); with u = 1 - alpha, du = beta alpha ds, so its
     # integral is (1/2)(log u - u) between the limits: two decades of s add (1/2)[log(u(1e-4)/u(1e-6))
     # + u(1e-6) - u(1e-4)] per direction, about (1/2) log 100 each. The other directions add O(s) ~ 1e-4.
-    u = lambda s: float(-np.expm1(gaussian._log_alpha(SDE, np.float64(s))))  # noqa: E731
+    u = lambda s: float(-np.expm1(SDE.float64.log_alpha(np.float64(s))))  # noqa: E731
     expected = 3 * 0.5 * (np.log(u(1e-4) / u(1e-6)) + u(1e-6) - u(1e-4))
     assert lower - low == pytest.approx(expected, abs=1e-3)
 
@@ -58,7 +56,7 @@ def test_total_correlation_noised_is_the_total_correlation_of_the_noised_covaria
     s = np.array([1e-3, 0.1, 0.5])
     got = spectrum.total_correlation_noised(np.diag(cov), np.linalg.eigvalsh(cov), SDE, s)
     for value, si in zip(got, s):
-        alpha = float(np.exp(gaussian._log_alpha(SDE, si)))
+        alpha = float(np.exp(SDE.float64.log_alpha(si)))
         expected = gaussian.total_correlation(alpha * cov + (1 - alpha) * np.eye(7))
         assert value == pytest.approx(expected, rel=1e-9, abs=1e-12)
     assert np.all(np.diff(got) < 0)  # noise destroys correlations monotonically here

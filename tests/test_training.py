@@ -5,17 +5,15 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import ROOT
 
 from kellynotes import training
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def regression_problem():
@@ -71,7 +69,8 @@ def test_killed_and_resumed_run_ends_with_identical_parameters(tmp_path):
     resumed = training.fit(loss_fn, model, data, replace(CONFIG, progress=True), key=jax.random.key(1),
                            checkpoint_dir=tmp_path)
     assert resumed.resumed_from == 40
-    for u, v in zip(leaves(reference.model) + leaves(reference.ema_model), leaves(resumed.model) + leaves(resumed.ema_model)):
+    for u, v in zip(leaves(reference.model) + leaves(reference.ema_model),
+                    leaves(resumed.model) + leaves(resumed.ema_model)):
         np.testing.assert_array_equal(u, v)
     np.testing.assert_array_equal(reference.loss, resumed.loss)
     assert not any(name.endswith(".tmp") for name in os.listdir(tmp_path))

@@ -21,7 +21,8 @@ def perturbed(net):
 
 @pytest.mark.parametrize("config", [
     SMALL,
-    UNetConfig((28, 28, 1), num_classes=10, channels=16, groups=4, channel_multipliers=(1, 2), attention_resolutions=(14,)),
+    UNetConfig((28, 28, 1), num_classes=10, channels=16, groups=4, channel_multipliers=(1, 2),
+               attention_resolutions=(14,)),
     UNetConfig((32, 32, 3), channels=16, groups=4, channel_multipliers=(1, 2, 2), attention_resolutions=(8,)),
 ])
 def test_shapes_and_zero_start(config):

@@ -2,7 +2,7 @@ r"""Figures for the autoencoder experiment (App. F; Figs. 12, 13, 15 and 16 of t
 
 Each function draws onto a matplotlib ``Figure`` it is given (never pyplot state) from
 an artifact written by :func:`kellynotes.autoencoders.run_autoencoders` and read with
-:func:`kellynotes.experiments.load_artifact`, passed as ``(meta, arrays)``.
+:func:`kellynotes.store.load_artifact`, passed as ``(meta, arrays)``.
 """
 
 import numpy as np

@@ -353,7 +353,8 @@ def flattening_error_percent(row: dict) -> float:
 
 def _sweep_order(rows: list[dict]) -> list[str]:
     """Sweep names, the smaller $D_X$ first."""
-    return sorted({row["sweep"] for row in rows}, key=lambda sweep: (next(r["dim_x"] for r in rows if r["sweep"] == sweep), sweep))
+    return sorted({row["sweep"] for row in rows},
+                  key=lambda sweep: (next(r["dim_x"] for r in rows if r["sweep"] == sweep), sweep))
 
 
 def _protocol_order(rows: list[dict]) -> list[str]:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from .. import gaussian, spectrum
+from .. import spectrum
 from ..sde import VPSDE
 
 __all__ = [
@@ -43,7 +43,7 @@ def draw_power_spectra(ax, spectra: Mapping[str, spectrum.RadialSpectrum], sde: 
     for i, (name, result) in enumerate(spectra.items()):
         ax.loglog(result.frequency, result.power, "o-", ms=3, color=f"C{i}", label=name)
     for s in s_marks:
-        level = float(np.exp(-gaussian._log_snr(sde, np.float64(s))))
+        level = float(np.exp(-sde.float64.log_snr(np.float64(s))))
         ax.axhline(level, color="0.5", lw=0.8, ls="--")
         ax.text(0.02, level, f"noise at s={s:g}", transform=ax.get_yaxis_transform(), fontsize=7, color="0.35",
                 va="bottom")
@@ -138,7 +138,7 @@ def label_information_table(runs: Mapping[str, dict], commands: Mapping[str, str
     r"""A text table of every estimate of $I(\mathbf X;Y)$ stored in image-experiment artifacts (nats).
 
     ``runs`` maps a row title to an artifact's metadata (``meta`` of
-    :func:`kellynotes.experiments.load_artifact`). Columns: the sandwich ($H(Y)$ above, the
+    :func:`kellynotes.store.load_artifact`). Columns: the sandwich ($H(Y)$ above, the
     reference CNN's Barber–Agakov bound below), the bounded estimate (the diffusion model's own
     posterior, with its accuracy), the loss gap and its unconditional excess, MINDE on held-out
     and on training images, Eq. 52, and the seconds the bounded estimate took. A run stored
@@ -153,7 +153,8 @@ def label_information_table(runs: Mapping[str, dict], commands: Mapping[str, str
         info = r.get("label_information")
         if info is None:
             command = (commands or {}).get(title, "")
-            lines.append(f"{title:28s} stored before the bounded estimates existed (no model is stored to re-evaluate); "
+            lines.append(f"{title:28s} stored before the bounded estimates existed "
+                         f"(no model is stored to re-evaluate); "
                          f"MINDE {fmt(r['mutual_information_minde'])}" + (f"; rerun `{command}`" if command else ""))
             continue
         lower = fmt(info["sandwich"]["lower"]) if info["sandwich"] else "-"

@@ -54,7 +54,8 @@ def draw_denoised_density_1d(fig, mixture: GaussianMixture, sde: VPSDE, x0: floa
 def draw_denoised_scatter_2d(fig, mixture: GaussianMixture, sde: VPSDE, x0, s_values, *,
                              key, num_draws: int = 600, num_data: int = 2000):
     r"""Fig. 19 style in 2-D, one panel per level $s$ (deepest first): data samples (grey), the forward-diffused
-    $\tilde{\mathbf x}_s$ (blue) and their denoised means $\hat{\mathbf x}(\tilde{\mathbf x}_s)$ (red) around $\mathbf x_0$ (black star)."""
+    $\tilde{\mathbf x}_s$ (blue) and their denoised means $\hat{\mathbf x}(\tilde{\mathbf x}_s)$
+    (red) around $\mathbf x_0$ (black star)."""
     _check_dimension(mixture, 2)
     key_data, key_rays = jax.random.split(key)
     s_values = np.sort(np.asarray(s_values, dtype=np.float64))[::-1]
@@ -66,7 +67,8 @@ def draw_denoised_scatter_2d(fig, mixture: GaussianMixture, sde: VPSDE, x0, s_va
     for ax, s, noisy, means in zip(axes, s_values, x_s, x_hat):
         ax.scatter(data[:, 0], data[:, 1], s=2, color=DATA_COLOR, alpha=0.3, lw=0)
         ax.scatter(noisy[:, 0], noisy[:, 1], s=3, color=NOISY_COLOR, alpha=0.3, lw=0, label=r"$\tilde{x}_s$")
-        ax.scatter(means[:, 0], means[:, 1], s=3, color=DENOISED_COLOR, alpha=0.6, lw=0, label=r"$\hat{x}(\tilde{x}_s)$")
+        ax.scatter(means[:, 0], means[:, 1], s=3, color=DENOISED_COLOR, alpha=0.6, lw=0,
+                   label=r"$\hat{x}(\tilde{x}_s)$")
         ax.plot(*x0, marker="*", color="k", ms=10, ls="none")
         ax.set_title(f"s = {s:.3g}", fontsize=9)
         ax.set_aspect("equal", adjustable="box")
@@ -78,11 +80,13 @@ def draw_tower_integrands(fig, mixture: GaussianMixture, sde: VPSDE, x_a, x_b, *
                           num_levels: int = 40, num_draws: int = 4000):
     r"""The tower integrand for two test points, per unit log-SNR $\lambda$ (left), and the running difference (right).
 
-    Left: $\tfrac12\mathbb E\|\sqrt{\mathrm{SNR}}(\hat{\mathbf x} - \mathbf x)\|^2 = B(s)\,\mathbb E\|\hat{\mathbf x} - \mathbf x\|^2\,|ds/d\lambda|$ (± 2 s.e.),
+    Left: $\tfrac12\mathbb E\|\sqrt{\mathrm{SNR}}(\hat{\mathbf x} - \mathbf x)\|^2 = B(s)\,\mathbb E\|\hat{\mathbf x} -
+    \mathbf x\|^2\,|ds/d\lambda|$ (± 2 s.e.),
     which tends to $D/2$ at shallow levels for every point (they only resolve local detail) and differs
     between the points at deep levels. Right: $\int_s^T$ of the difference (a minus b), which reaches
     $\log p_d(\mathbf x_b) - \log p_d(\mathbf x_a)$ (dashed; the finite-cut corrections of
-    :func:`kellynotes.tower.tower_identity` are too small to see) as $s\to s_{\min}$: most of it is accumulated at the deep, component-deciding levels.
+    :func:`kellynotes.tower.tower_identity` are too small to see) as $s\to s_{\min}$: most of it is
+    accumulated at the deep, component-deciding levels.
     Both curves use the same draws (common random numbers), so their difference is precise.
     """
     lam = np.linspace(float(sde.log_snr(sde.T)), float(sde.log_snr(s_min)), num_levels)
@@ -92,7 +96,8 @@ def draw_tower_integrands(fig, mixture: GaussianMixture, sde: VPSDE, x_a, x_b, *
     ax_rate, ax_cum = fig.subplots(1, 2, squeeze=True)
     for curve, name, color in zip(curves, ("a", "b"), ("C0", "C1")):
         rate, err = curve.rate * to_log_snr, curve.stderr * to_log_snr
-        ax_rate.plot(s_grid, rate, color=color, label=f"$x_{name}$ = {np.round(np.asarray(x_a if name == 'a' else x_b), 2)}")
+        ax_rate.plot(s_grid, rate, color=color,
+                     label=f"$x_{name}$ = {np.round(np.asarray(x_a if name == 'a' else x_b), 2)}")
         ax_rate.fill_between(s_grid, rate - 2 * err, rate + 2 * err, color=color, alpha=0.25, lw=0)
     ax_rate.axhline(0.5 * mixture.dimension, color="k", ls=":", lw=1, label="D/2")
     ax_rate.set_xscale("log")

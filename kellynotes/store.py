@@ -1,0 +1,132 @@
+"""Stored artifacts: the one place that writes, stamps and reads them.
+
+An artifact is a pair ``<name>.json`` + ``<name>.npz``. The JSON holds :data:`ARTIFACT_KEYS`
+(what was run, its numbers, its training record and its :func:`provenance`); the ``.npz`` holds
+the arrays (curves, uint8 image grids). :func:`save_artifact` writes both atomically
+(:mod:`kellynotes.atomic`), the arrays first, so a JSON on disk always has its arrays beside it;
+:func:`load_artifact` checks the schema and names what is missing.
+
+Importing this module imports neither JAX nor anything that trains: :mod:`kellynotes.results`
+(the catalogue the book reads) loads artifacts through it.
+"""
+
+import datetime
+import functools
+import io
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_write, atomic_write_text
+
+__all__ = ["ARTIFACT_KEYS", "PEAK_FLOPS", "PROVENANCE_KEYS", "code_commit", "device_report", "load_artifact",
+           "provenance", "save_artifact", "to_uint8"]
+
+ARTIFACT_KEYS = ("name", "kind", "config", "results", "training", "provenance")
+PROVENANCE_KEYS = ("package_version", "git_commit", "device", "wall_time_s", "date")
+
+# Dense peak FLOP rates (per second) by device kind and compute dtype, from the vendors'
+# data sheets (H100/H200 SXM: 989.4 TFLOP/s bf16 and 494.7 TFLOP/s tf32 tensor-core,
+# without sparsity). float32 training on these GPUs runs matrix work as tf32 by default.
+PEAK_FLOPS = {
+    "H100": {"bfloat16": 989.4e12, "float32": 494.7e12},
+    "H200": {"bfloat16": 989.4e12, "float32": 494.7e12},
+}
+
+
+@functools.cache
+def code_commit() -> str:
+    """The checkout's commit (``-dirty`` if tracked files differ); ``$KELLYNOTES_GIT_COMMIT`` where the
+    code was copied without its git folder (e.g. to a remote GPU machine); else "unknown".
+
+    Read once per process, at the first call: an experiment module calls it when it is imported,
+    so that a long run records the commit of the code that runs even if the checkout changes meanwhile.
+    """
+    try:
+        folder = Path(__file__).parent
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                                cwd=folder).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, check=True, cwd=folder).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return os.environ.get("KELLYNOTES_GIT_COMMIT", "unknown")
+
+
+def provenance(wall_time_s: float) -> dict:
+    """Package version, git commit, device, JAX and Python versions, wall time (s) and UTC date of a run."""
+    import jax
+
+    from .version import __version__
+
+    device = jax.devices()[0]
+    return dict(package_version=__version__, git_commit=code_commit(),
+                device=f"{device.platform}: {device.device_kind}",
+                device_count=jax.device_count(), jax_version=jax.__version__, python=platform.python_version(),
+                wall_time_s=round(wall_time_s, 1),
+                date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
+
+
+def device_report(fitted, compute_dtype: str) -> dict:
+    """Throughput, achieved FLOP rate (and its fraction of the device's peak where the device is in
+    :data:`PEAK_FLOPS`) and peak device memory of a :class:`kellynotes.training.FitResult`. Throughput
+    and FLOP rate are those of the last job that trained; ``jobs`` lists every job of a run split over
+    several (resumed) jobs and ``training_wall_time_s`` is their sum."""
+    import jax
+
+    device = jax.devices()[0]
+    peak = next((rates[compute_dtype] for kind, rates in PEAK_FLOPS.items() if kind in device.device_kind), None)
+    stats = device.memory_stats() or {}
+    achieved = fitted.flops_per_s
+    return dict(examples_per_s=fitted.examples_per_s, steady_examples_per_s=fitted.steady_examples_per_s,
+                training_wall_time_s=fitted.total_wall_time_s, jobs=list(fitted.jobs), first_call_s=fitted.first_call_s,
+                flops_per_step=fitted.flops_per_step, achieved_flops_per_s=achieved,
+                peak_flops_per_s=peak,
+                peak_flop_fraction=None if (achieved is None or peak is None) else achieved / peak,
+                peak_memory_bytes=stats.get("peak_bytes_in_use"), compute_dtype=compute_dtype)
+
+
+def to_uint8(images) -> np.ndarray:
+    """Images in [-1, 1] as uint8 in 0..255 (how image grids are stored)."""
+    return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def save_artifact(path, meta: dict, arrays: dict, *, compressed: bool = True) -> Path:
+    """Write ``meta`` to ``path`` (``<name>.json``) and ``arrays`` to ``<name>.npz`` beside it, each atomically,
+    the arrays first. ``meta`` must have :data:`ARTIFACT_KEYS` and a provenance with :data:`PROVENANCE_KEYS`
+    (a ``ValueError`` names what is missing). Returns ``path``."""
+    path = Path(path)
+    _check_meta(meta, path)
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+    atomic_write(path.with_suffix(".npz"), lambda file: file.write(buffer.getvalue()))
+    atomic_write_text(path, json.dumps(meta, indent=1))
+    return path
+
+
+def _check_meta(meta: dict, path: Path) -> None:
+    missing = [key for key in ARTIFACT_KEYS if key not in meta]
+    if missing:
+        raise ValueError(f"artifact {path} lacks {missing}")
+    for key in PROVENANCE_KEYS:
+        if key not in meta["provenance"]:
+            raise ValueError(f"artifact {path} lacks provenance field {key!r}")
+
+
+def load_artifact(path) -> tuple[dict, dict]:
+    """``(meta, arrays)`` from ``<name>.json`` and its ``.npz``; checks the schema and raises a
+    ``ValueError`` naming what is missing."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"artifact {path} does not exist")
+    meta = json.loads(path.read_text())
+    _check_meta(meta, path)
+    arrays_path = path.with_suffix(".npz")
+    if not arrays_path.exists():
+        raise ValueError(f"artifact {path} has no array file {arrays_path.name}")
+    with np.load(arrays_path) as arrays:
+        return meta, {name: arrays[name] for name in arrays.files}
