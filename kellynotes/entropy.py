@@ -494,19 +494,7 @@ def mutual_information_entropy_difference(field: EntropyField, sde: VPSDE, x, y,
     (both fields evaluated at the same $(\tilde{\mathbf x}_s, s)$, so the standard error is
     that of the difference, not of two independent estimates).
 
-    **Arguments:**
-
-    - ``field``: an entropy field ``field(x_s, s, y)`` -> (N, D): a trained
-      :meth:`EntropyModel.entropy_field`, an exact field (:func:`kellynotes.gaussian.exact_entropy_field`), or
-      any function of that signature; ``y=None`` asks for the unconditional field.
-    - ``sde``: the forward process the field belongs to.
-    - ``x``: clean data (N, D), drawn with replacement.
-    - ``y``: the conditions paired with ``x``, (N, D_Y) or labels (N,).
-    - ``key``: the PRNG key of the draws (data, times, noise).
-    - ``s_min``: the lower cut of the time integral.
-    - ``num_samples``: Monte Carlo draws in all; ``batch_size`` per compiled call.
-
-    **Returns:** an :class:`~kellynotes.montecarlo.Estimate`, value and standard error in nats.
+    **Arguments and returns:** as :func:`mutual_information_minde`.
     """
     return _integral(field, "difference_of_squares", sde, x, y, key=key, s_min=s_min, num_samples=num_samples,
                      batch_size=batch_size)

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from . import _validation as check
 from . import tracing
 from .sde import VPSDE
 
@@ -62,18 +63,10 @@ def reverse_sde_paths(
     The loop is one compiled ``lax.scan``; the field's arrays enter it as arguments (as in
     :func:`probability_flow`), so repeated calls reuse the compilation.
     """
-    if num_steps < 1:
-        raise ValueError(f"num_steps must be positive, got {num_steps}")
+    num_steps = check.positive_int(num_steps, "num_steps")
     if not 0.0 < s_min < sde.T:
         raise ValueError(f"s_min must lie in (0, T={sde.T}), got {s_min}")
-    x_T = jnp.asarray(x_T)
-    if x_T.ndim != 2:
-        raise ValueError(f"x_T must have shape (N, D), got shape {x_T.shape}")
-    if y is not None:
-        y = jnp.asarray(y)
-        if y.ndim < 1 or y.shape[0] != x_T.shape[0]:
-            raise ValueError(f"y must have the batch size N={x_T.shape[0]} of x_T as its first axis, "
-                             f"got shape {y.shape}")
+    x_T, y = _states(x_T, y)
     traced, consts = _trace_field(field, x_T, y)
     # The step size is formed in float64 on the host, then rounded once, as a Python float would be.
     dt = np.asarray((sde.T - s_min) / num_steps, dtype=x_T.dtype)
@@ -174,14 +167,19 @@ def _solve(field, consts, x_T, y, s_end, rtol, atol, saveat_s, *, sde, solver, n
     return sol.ys, sol.stats["num_steps"], sol.stats["num_accepted_steps"], succeeded, max_steps_reached
 
 
-def _positive(value, name: str) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from error
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return value
+def _states(x_T, y):
+    """``x_T`` (N, D) as a float JAX array and ``y`` (N, ...) or ``None``, checked against each other."""
+    x_T = jnp.asarray(x_T)
+    if x_T.ndim != 2 or x_T.shape[0] < 1 or x_T.shape[1] < 1:
+        raise ValueError(f"x_T must have shape (N, D), got shape {x_T.shape}")
+    if not jnp.issubdtype(x_T.dtype, jnp.floating):
+        x_T = x_T.astype(jnp.result_type(float))
+    if y is not None:
+        y = jnp.asarray(y)
+        if y.ndim < 1 or y.shape[0] != x_T.shape[0]:
+            raise ValueError(f"y must have the batch size N={x_T.shape[0]} of x_T as its first axis, "
+                             f"got shape {y.shape}")
+    return x_T, y
 
 
 def probability_flow(
@@ -238,30 +236,17 @@ def probability_flow(
     if num_steps is None:
         if solver != "tsit5":
             raise ValueError(f"solver {solver!r} takes fixed steps: pass num_steps (a positive integer)")
-    elif isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 1:
-        raise ValueError(f"num_steps must be a positive integer or None, got {num_steps!r}")
     else:
-        num_steps = int(num_steps)
+        num_steps = check.positive_int(num_steps, "num_steps")
     try:
         s_end = float(s_end)
     except (TypeError, ValueError) as error:
         raise ValueError(f"s_end must be a number in [0, T={sde.T}), got {s_end!r}") from error
     if not 0.0 <= s_end < sde.T:
         raise ValueError(f"s_end must lie in [0, T={sde.T}), got {s_end}")
-    rtol, atol = _positive(rtol, "rtol"), _positive(atol, "atol")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
-
-    x_T = jnp.asarray(x_T)
-    if x_T.ndim != 2 or x_T.shape[0] < 1 or x_T.shape[1] < 1:
-        raise ValueError(f"x_T must have shape (N, D), got shape {x_T.shape}")
-    if not jnp.issubdtype(x_T.dtype, jnp.floating):
-        x_T = x_T.astype(jnp.result_type(float))
-    if y is not None:
-        y = jnp.asarray(y)
-        if y.ndim < 1 or y.shape[0] != x_T.shape[0]:
-            raise ValueError(f"y must have the batch size N={x_T.shape[0]} of x_T as its first axis, "
-                             f"got shape {y.shape}")
+    rtol, atol = check.positive_number(rtol, "rtol"), check.positive_number(atol, "atol")
+    max_steps = check.positive_int(max_steps, "max_steps")
+    x_T, y = _states(x_T, y)
     if saveat_s is not None:
         saveat_s = np.asarray(saveat_s, dtype=np.float64)
         if saveat_s.ndim != 1 or saveat_s.size == 0:
