@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 from .version import __version__
 
 _SUBMODULES = (
-    "api", "autoencoders", "bounds", "classifier", "dae", "data", "divergence", "entropy", "experiments", "figures",
-    "gaussian", "guidance", "images", "interactive", "kelly", "marginals", "mixture", "montecarlo", "nets", "posterior",
-    "results", "runtime", "sampling", "sde", "semantic", "spectrum", "tower", "tracing", "training", "unet",
+    "api", "atomic", "autoencoders", "bounds", "classifier", "cli", "dae", "data", "divergence", "entropy",
+    "experiments", "figures", "gaussian", "guidance", "images", "interactive", "kelly", "marginals", "mixture",
+    "montecarlo", "nets", "posterior", "results", "runtime", "sampling", "sde", "semantic", "spectrum", "store",
+    "tower", "tracing", "training", "unet",
 )
 _API = ("estimate_mutual_information", "estimate_neural_entropy", "ImageInformationConfig", "VectorInformationConfig")
 
@@ -43,9 +44,11 @@ def __dir__():
 if TYPE_CHECKING:  # pragma: no cover
     from . import (  # noqa: F401
         api,
+        atomic,
         autoencoders,
         bounds,
         classifier,
+        cli,
         dae,
         data,
         divergence,
@@ -54,10 +57,12 @@ if TYPE_CHECKING:  # pragma: no cover
         figures,
         gaussian,
         guidance,
+        images,
         interactive,
         kelly,
         marginals,
         mixture,
+        montecarlo,
         nets,
         posterior,
         results,
@@ -66,7 +71,9 @@ if TYPE_CHECKING:  # pragma: no cover
         sde,
         semantic,
         spectrum,
+        store,
         tower,
+        tracing,
         training,
         unet,
     )

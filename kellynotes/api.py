@@ -82,8 +82,8 @@ __all__ = [
 # Below ~100 pairs a network of the default size memorises the sample and the
 # "information" it stores describes those points, not their distribution.
 MIN_SAMPLES = 100
-# Each class needs images on both sides of the held-out split: at the default fraction 0.2,
-# 10 images give 2 held-out and 8 training images of the class.
+#: Each class needs images on both sides of the held-out split: at the default fraction 0.2,
+#: 10 images give 2 held-out and 8 training images of the class.
 MIN_IMAGES_PER_CLASS = 10
 
 
@@ -520,7 +520,22 @@ def estimate_neural_entropy(
     rate_points: int = 48,
     sde: VPSDE = VPSDE(),
 ) -> NeuralEntropyResult:
-    """$S_{\\rm NN}^{\\mathbf X}$ in nats of an unconditional entropy-matching network trained on ``x`` (N, D_X)."""
+    r"""$S_{\rm NN}^{\mathbf X} = \int_{s_{\min}}^T ds\,\frac{\beta}{2}\,\mathbb E\|\mathbf e_\theta\|^2$ (Eq. 12) in
+    nats, of an unconditional entropy-matching network trained on ``x``.
+
+    **Arguments:**
+
+    - ``x``: data (N, D_X), used as given (neural entropy is not invariant under rescaling).
+    - ``key``: the PRNG key of the training and the estimates.
+    - ``config``: the network and its training (:class:`~kellynotes.entropy.TrainConfig`).
+    - ``standardize``: standardise every column first (then it is the neural entropy of the
+      standardised data).
+    - ``num_samples``: Monte Carlo draws of the estimate; ``rate_points``: times of the rate curve.
+    - ``sde``: the forward process.
+
+    **Returns:** a :class:`NeuralEntropyResult`: ``value ± stderr``, the rate $dS_{\rm NN}/ds$, the
+    trained model and its training record.
+    """
     x = _check_x(x)
     if standardize:
         x = marginals.standardize(x, "x")

@@ -76,8 +76,8 @@ __all__ = ["ARRAYS", "AutoencoderConfig", "ExperimentData", "Latents", "ModelCon
            "knn_report", "label_information", "load_data", "loss_functions", "model_configs", "run_autoencoders",
            "run_from_arguments", "tsne_embedding"]
 
-# name -> shape, with R = reconstruction_images, N = evaluation_images, K = len(tau_fractions);
-# images are uint8 (H, W, C), latents float32, labels int32.
+#: name -> shape, with R = reconstruction_images, N = evaluation_images, K = len(tau_fractions);
+#: images are uint8 (H, W, C), latents float32, labels int32.
 ARRAYS = {
     "reconstruction_originals": "(R, H, W, C) uint8",
     "reconstruction_vae": "(R, H, W, C) uint8",
@@ -320,7 +320,7 @@ def knn_report(latents: Latents, y_reference, y_held_out, neighbours: int) -> di
 def label_information(z: np.ndarray, labels: np.ndarray, config: AutoencoderConfig, key) -> dict:
     """Stage: MINDE's $I(\\mathbf Z; Y)$ (Eq. 14) and the entropy difference (Eq. 52), nats, on the reference
     pairs the network was trained on (App. F's protocol; standardised latents), not on held-out
-    pairs as :func:`kellynotes.estimate_mutual_information` does: the stored runs were made so."""
+    pairs as :func:`kellynotes.api.estimate_mutual_information` does: the stored runs were made so."""
     z = marginals.standardize(np.asarray(z, np.float64), "z")
     labels = np.asarray(labels, np.int32)
     key_train, key_minde, key_difference, _ = jax.random.split(key, 4)

@@ -42,8 +42,8 @@ from jaxtyping import Array, Bool, Float
 __all__ = ["RIDGE_GRID", "GaussianBaseline", "GaussianFit", "ResidualNetwork", "fit_gaussian_baseline",
            "gaussian_negative_log_likelihood"]
 
-# Ridge strengths tried (in units of the variance of y's coordinates, which is 1 after the copula
-# map): none, then a geometric grid wide enough to shrink a 50 x 50 gain to a few directions.
+#: Ridge strengths tried (in units of the variance of y's coordinates, which is 1 after the copula
+#: map): none, then a geometric grid wide enough to shrink a 50 x 50 gain to a few directions.
 RIDGE_GRID = (0.0,) + tuple(np.geomspace(1e-3, 10.0, 13).tolist())
 # Eigenvalues of a fitted covariance are floored at this fraction of the largest (a direction
 # that is constant in the sample must not make the field infinite).

@@ -14,7 +14,7 @@ from . import data
 
 __all__ = ["EXPERIMENTS", "add_run_arguments", "handler", "main", "parse_arguments"]
 
-# command -> (help, "module:function"); the function takes the parsed options and returns the exit status
+#: command -> (help, "module:function"); the function takes the parsed options and returns the exit status
 EXPERIMENTS = {
     "neural-entropy": ("train a class-conditional U-Net; neural entropy, MINDE and the label information",
                        "kellynotes.experiments:run_neural_entropy_from_arguments"),

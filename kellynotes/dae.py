@@ -43,6 +43,7 @@ from .sde import VPSDE
 from .unet import UNet, UNetConfig
 
 __all__ = [
+    "MEAN_INIT_GAIN",
     "DiffusionAutoencoder",
     "EncoderConfig",
     "GaussianDecoder",
@@ -79,7 +80,8 @@ def _check_example(x, dim: int, name: str) -> None:
                          f"got shape {jnp.shape(x)}")
 
 
-MEAN_INIT_GAIN = 10.0  # see GaussianEncoder
+#: The gain of the encoder mean's output layer at initialisation (see :class:`GaussianEncoder`).
+MEAN_INIT_GAIN = 10.0
 
 # --------------------------------------------------------------------------- #
 # The Gaussian encoder q_phi(z | x) and the KL term

@@ -18,7 +18,7 @@ $\sigma^2 = \beta$ and $\nabla\log p_{\rm eq}(\mathbf x) = -\mathbf x$, so:
   and the difference of neural entropies (Eq. 52) $S_{\rm NN}^{\mathbf X\mid\mathbf Y} - S_{\rm NN}^{\mathbf X}$.
 
 Integrals over $s$ are Monte Carlo averages with $s$ drawn uniformly in log-SNR
-(:meth:`VPSDE.sample_time_uniform_log_snr`); with $\lambda=\sigma^2/2$ each sample then
+(:meth:`~kellynotes.sde.VPSDE.sample_time_uniform_log_snr`); with $\lambda=\sigma^2/2$ each sample then
 contributes $\tfrac12\Delta\lambda\,(1-\alpha)\|\cdot\|^2$, which is bounded as $s\to0$ and
 far less noisy than uniform $s$. Standard errors are those of i.i.d. Monte Carlo means.
 

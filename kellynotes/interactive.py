@@ -20,7 +20,7 @@ import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 
-__all__ = ["frame_slider", "live_panel", "render_png"]
+__all__ = ["StaticSlider", "frame_slider", "live_panel", "render_png"]
 
 Render = Callable[..., None]
 

@@ -39,6 +39,7 @@ from scipy import special, stats
 __all__ = ["FLATTENED_BELOW", "MARGINAL_TRANSFORMS", "WHITENING_FLOOR", "is_flattened", "rank_gaussianize",
            "smallest_correlation_eigenvalue", "standardize", "transform", "whiten"]
 
+#: The per-coordinate maps of :func:`transform`.
 MARGINAL_TRANSFORMS = ("standardize", "rank_gaussian", "none")
 
 
@@ -63,12 +64,12 @@ def rank_gaussianize(array: Float[np.ndarray, "N D"], name: str = "array") -> Fl
     return special.ndtri((ranks - 0.5) / array.shape[0])
 
 
-# Eigenvalues are floored at this fraction of the largest before the inverse square root: a direction
-# along which the data are constant to round-off (relative variance ~1e-32 in float64, ~1e-14 in
-# float32 data, or a slightly negative eigenvalue) is scaled by at most 1e5 and stays near zero
-# instead of being blown up to unit-variance noise. The map stays invertible, so I is unchanged; an
-# eigenvalue well above the floor (the flattening sweeps go down to 1e-4 of the largest) is whitened
-# to within a relative 1e-10/eigenvalue.
+#: Eigenvalues are floored at this fraction of the largest before the inverse square root: a direction
+#: along which the data are constant to round-off (relative variance ~1e-32 in float64, ~1e-14 in
+#: float32 data, or a slightly negative eigenvalue) is scaled by at most 1e5 and stays near zero
+#: instead of being blown up to unit-variance noise. The map stays invertible, so I is unchanged; an
+#: eigenvalue well above the floor (the flattening sweeps go down to 1e-4 of the largest) is whitened
+#: to within a relative 1e-10/eigenvalue.
 WHITENING_FLOOR = 1e-10
 
 
@@ -96,13 +97,13 @@ def whiten(array: Float[np.ndarray, "N D"], name: str = "array") -> Float[np.nda
     return centred @ (eigenvectors * scale) @ eigenvectors.T
 
 
-# A variable counts as flattened when some direction holds less than this share of unit variance:
-# the smallest eigenvalue of its correlation matrix. Measured (benchmarks/flattening.py and
-# benchmark-mi, after the copula map): in the flattening sweeps, where whitening is what keeps MINDE
-# within 2 %, it is 0.083 or less at lambda_delta <= 1e-2; on the 40 benchmark-mi tasks, where
-# whitening changes little, it is 0.44 or more; on a dense 3 x 3 Gaussian whose estimate whitening
-# made worse at a short budget (-39 % against -9 % at 1000 steps) it is 0.27. 0.15 is the geometric
-# middle of 0.083 and 0.27.
+#: A variable counts as flattened when some direction holds less than this share of unit variance:
+#: the smallest eigenvalue of its correlation matrix. Measured (benchmarks/flattening.py and
+#: benchmark-mi, after the copula map): in the flattening sweeps, where whitening is what keeps MINDE
+#: within 2 %, it is 0.083 or less at lambda_delta <= 1e-2; on the 40 benchmark-mi tasks, where
+#: whitening changes little, it is 0.44 or more; on a dense 3 x 3 Gaussian whose estimate whitening
+#: made worse at a short budget (-39 % against -9 % at 1000 steps) it is 0.27. 0.15 is the geometric
+#: middle of 0.083 and 0.27.
 FLATTENED_BELOW = 0.15
 
 

@@ -11,7 +11,7 @@ random numbers themselves (Hutchinson probes; declared by ``uses_key = True``) a
 otherwise.
 
 * :func:`time_integral`: $\int_{s_{\min}}^T ds\,\frac\beta2\,\mathbb E[g]$ with times uniform in
-  log-SNR and the importance weight of :meth:`VPSDE.sample_time_uniform_log_snr`.
+  log-SNR and the importance weight of :meth:`~kellynotes.sde.VPSDE.sample_time_uniform_log_snr`.
 * :func:`weighted_time_samples`: the same draws, returned per sample with their times (to
   accumulate the integral from $T$ down to any $s$).
 * :func:`rate_curve`: $\frac{\beta(s)}2\,\mathbb E[g]$ at each time of a grid, with standard errors.
@@ -168,7 +168,21 @@ def weighted_time_samples(integrand, sde: VPSDE, x, y, *, key: PRNGKeyArray, s_m
 def time_integral(integrand, sde: VPSDE, x, y, *, key: PRNGKeyArray, s_min: float, num_samples: int,
                   batch_size: int) -> Estimate:
     r"""$\int_{s_{\min}}^T ds\,\frac{\beta}{2}\,\mathbb E[g(\tilde{\mathbf x}_s, s, \mathbf y)]$ by Monte Carlo (nats
-    when $g$ is a squared field norm), with its standard error."""
+    when $g$ is a squared field norm), with its standard error.
+
+    **Arguments:**
+
+    - ``integrand``: $g$, called as ``integrand(x_s, s, y, key)`` on a batch and returning (batch,);
+      ``key`` is ``None`` unless the integrand declares ``uses_key = True``.
+    - ``sde``: the forward process that noises ``x``.
+    - ``x``, ``y``: clean data (N, D) and its conditions (N, ...) or ``None``, drawn with replacement.
+    - ``key``: the PRNG key of every draw.
+    - ``s_min``: the lower end of the integral; times are drawn uniform in log-SNR on $[s_{\min}, T]$
+      with the importance weight of :meth:`~kellynotes.sde.VPSDE.sample_time_uniform_log_snr`.
+    - ``num_samples``: draws in all; ``batch_size``: draws per compiled call.
+
+    **Returns:** an :class:`Estimate` (the mean of the weighted draws and its standard error).
+    """
     _, values = weighted_time_samples(integrand, sde, x, y, key=key, s_min=s_min, num_samples=num_samples,
                                       batch_size=batch_size)
     return Estimate.of_samples(values)
@@ -185,7 +199,13 @@ def _rate_batch(integrand, uses_key, sde, x, y, key, s_value, batch_size):
 
 def rate_curve(integrand, sde: VPSDE, x, y, s_grid, *, key: PRNGKeyArray, samples_per_point: int) -> RateCurve:
     r"""$\frac{\beta(s)}{2}\,\mathbb E[g(\tilde{\mathbf x}_s, s, \mathbf y)]$ at each $s$ of ``s_grid`` (nats per unit
-    $s$), each point from its own ``samples_per_point`` draws, with standard errors."""
+    $s$), each point from its own ``samples_per_point`` draws, with standard errors.
+
+    **Arguments:** ``integrand``, ``sde``, ``x``, ``y`` and ``key`` as in :func:`time_integral`; ``s_grid``,
+    times in $(0, T]$; ``samples_per_point`` (at least 2) draws at each time.
+
+    **Returns:** a :class:`RateCurve` (``s``, ``rate``, ``stderr``), nats per unit $s$.
+    """
     s_grid = check_s_grid(sde, s_grid)
     samples_per_point = check.positive_int(samples_per_point, "samples_per_point")
     if samples_per_point < 2:

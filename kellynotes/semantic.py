@@ -321,7 +321,7 @@ def accumulated_minde(
     ``x``, ``y`` are clean data and their labels, drawn with replacement.
 
     One set of ``num_samples`` times, uniform in log-SNR on $[\min s, T]$ with the importance weight
-    of :meth:`VPSDE.sample_time_uniform_log_snr`, serves every grid point: $\hat I(s)$ is the mean
+    of :meth:`~kellynotes.sde.VPSDE.sample_time_uniform_log_snr`, serves every grid point: $\hat I(s)$ is the mean
     of $w\,\frac\beta2\|\cdot\|^2\,\mathbf 1[u\ge s]$, so the curve is non-increasing in $s$ and $\hat I(T) = 0$;
     at $s = \min s$ it is exactly :func:`kellynotes.entropy.mutual_information_minde` with that cut.
     """

@@ -26,12 +26,14 @@ from .atomic import atomic_write, atomic_write_text
 __all__ = ["ARTIFACT_KEYS", "PEAK_FLOPS", "PROVENANCE_KEYS", "code_commit", "device_report", "load_artifact",
            "provenance", "save_artifact", "to_uint8"]
 
+#: The keys of an artifact's JSON.
 ARTIFACT_KEYS = ("name", "kind", "config", "results", "training", "provenance")
+#: The keys its ``provenance`` must have.
 PROVENANCE_KEYS = ("package_version", "git_commit", "device", "wall_time_s", "date")
 
-# Dense peak FLOP rates (per second) by device kind and compute dtype, from the vendors'
-# data sheets (H100/H200 SXM: 989.4 TFLOP/s bf16 and 494.7 TFLOP/s tf32 tensor-core,
-# without sparsity). float32 training on these GPUs runs matrix work as tf32 by default.
+#: Dense peak FLOP rates (per second) by device kind and compute dtype, from the vendors'
+#: data sheets (H100/H200 SXM: 989.4 TFLOP/s bf16 and 494.7 TFLOP/s tf32 tensor-core,
+#: without sparsity). float32 training on these GPUs runs matrix work as tf32 by default.
 PEAK_FLOPS = {
     "H100": {"bfloat16": 989.4e12, "float32": 494.7e12},
     "H200": {"bfloat16": 989.4e12, "float32": 494.7e12},

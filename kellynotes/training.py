@@ -4,7 +4,7 @@
 ``loss_fn(model, batch, key)`` with AdamW (linear warmup, cosine decay, gradient
 clipping), keeps an exponential moving average (EMA) of the weights, and runs
 ``config.steps_per_call`` steps inside one compiled ``lax.scan`` between progress
-updates (on CPU, one compiled step at a time: see :func:`_loops_are_slow`).
+updates (on CPU, one compiled step at a time: see ``training._loops_are_slow``).
 
 * **Determinism and resume.** The key of step ``n`` is ``fold_in(key, n)`` and batches
   are drawn from it, so the trajectory does not depend on how steps are grouped. With a

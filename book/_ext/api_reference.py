@@ -7,6 +7,10 @@
 * The directive ``equation-index`` lists, for each equation of the paper cited as "Eq. N" (or
   "Eqs. N, M") in a public docstring of the modules given as its arguments, the functions and
   classes that cite it: an index from the paper to the code, rebuilt from the code at every build.
+* The book builds offline, so there are no intersphinx inventories: the types of other libraries
+  in signatures (JAX, jaxtyping, NumPy, the standard library, ...) cannot be linked, and the
+  nitpicky build (``-n``) is told not to look for them (:data:`EXTERNAL`). Every reference to the
+  package itself must resolve.
 """
 
 import importlib
@@ -17,6 +21,13 @@ from collections import defaultdict
 from docutils import nodes
 from docutils.parsers.rst import Directive
 from docutils.statemachine import StringList
+
+# (role, target) patterns of other libraries' names, for nitpick_ignore_regex
+EXTERNAL = [
+    (r"py:.*", r"(jax|jaxlib|jaxtyping|numpy|np|pathlib|collections|equinox|eqx|optax|diffrax|argparse|types|typing|t"
+               r"|nbclient|matplotlib)(\..+)?"),
+    (r"py:.*", r"ndarray|Array|ArrayLike|PRNGKeyArray"),
+]
 
 _LITERAL = re.compile(r"(``.+?``)")
 _DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.S)
@@ -105,8 +116,13 @@ class EquationIndex(Directive):
         return container.children
 
 
+def _ignore_external(app, config):
+    config.nitpick_ignore_regex = [*config.nitpick_ignore_regex, *EXTERNAL]
+
+
 def setup(app):
     app.setup_extension("sphinx.ext.autodoc")
+    app.connect("config-inited", _ignore_external)
     app.connect("autodoc-process-docstring", _process_docstring)
     app.add_directive("equation-index", EquationIndex)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
