@@ -210,14 +210,29 @@ def fit(
     callback: Callable[[int, float], None] | None = None,
     trainable=eqx.is_inexact_array,
 ) -> FitResult:
-    """Train ``model`` on ``data`` (arrays sharing their first axis) to minimise
-    ``loss_fn(model, batch, key)``; see the module docstring. ``callback(step, loss)``
-    runs after each compiled call (after any checkpoint of that step). ``trainable`` is an
-    Equinox filter (a function of a leaf, or a pytree of bools shaped like ``model``) that
-    picks the weights to train; every other array of ``model`` is held fixed.
+    """Train ``model`` on ``data`` to minimise ``loss_fn(model, batch, key)`` (see the module docstring:
+    AdamW with warmup and cosine decay, EMA weights, a NaN guard, atomic checkpoints, data-parallel
+    batches over the local devices).
 
-    Runs of the same architecture and ``loss_fn`` object share their compiled programs, so
-    pass one function object (not a new lambda per call) to train several such models."""
+    **Arguments:**
+
+    - ``loss_fn``: ``loss_fn(model, batch, key) -> scalar``, ``batch`` a dict of arrays like ``data``.
+      Runs of the same architecture and ``loss_fn`` object share their compiled programs, so pass
+      one function object (not a new lambda per call) to train several such models.
+    - ``model``: the Equinox module to train.
+    - ``data``: arrays sharing their first axis (the examples), batches drawn with replacement.
+    - ``config``: a :class:`FitConfig` (steps, batch size, learning rate, EMA, checkpoint interval).
+    - ``key``: the PRNG key; step ``k`` draws its batch and loss key from ``fold_in(key, k)``, so a
+      resumed run continues the same stream.
+    - ``checkpoint_dir``: a folder to checkpoint into and resume from (``None``: no checkpoints).
+    - ``callback``: ``callback(step, loss)``, run after each compiled call (after any checkpoint of
+      that step).
+    - ``trainable``: an Equinox filter (a function of a leaf, or a pytree of bools shaped like
+      ``model``) that picks the weights to train; every other array of ``model`` is held fixed.
+
+    **Returns:** a :class:`FitResult`: the final and EMA models, the loss curve, throughput and the
+    record of every job that trained it.
+    """
     sizes = {name: np.shape(array)[0] for name, array in data.items()}
     if not sizes or len(set(sizes.values())) != 1:
         raise ValueError(f"data must be arrays with the same first dimension, got {sizes}")
