@@ -215,6 +215,7 @@ def rate_curve(integrand, sde: VPSDE, x, y, s_grid, *, key: PRNGKeyArray, sample
     for point_key, s_value in zip(jax.random.split(key, s_grid.size), s_grid):
         values = np.asarray(_rate_batch(compiled, uses_key, sde, x, y, point_key, jnp.float32(s_value),
                                         samples_per_point), dtype=np.float64)
-        rates.append(values.mean())
-        errors.append(values.std(ddof=1) / np.sqrt(values.size))
+        point = Estimate.of_samples(values)
+        rates.append(point.value)
+        errors.append(point.stderr)
     return RateCurve(s_grid, np.array(rates), np.array(errors))

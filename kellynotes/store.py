@@ -12,7 +12,6 @@ Importing this module imports neither JAX nor anything that trains: :mod:`kellyn
 
 import datetime
 import functools
-import io
 import json
 import os
 import platform
@@ -103,9 +102,8 @@ def save_artifact(path, meta: dict, arrays: dict, *, compressed: bool = True) ->
     (a ``ValueError`` names what is missing). Returns ``path``."""
     path = Path(path)
     _check_meta(meta, path)
-    buffer = io.BytesIO()
-    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
-    atomic_write(path.with_suffix(".npz"), lambda file: file.write(buffer.getvalue()))
+    write_arrays = np.savez_compressed if compressed else np.savez
+    atomic_write(path.with_suffix(".npz"), lambda file: write_arrays(file, **arrays))
     atomic_write_text(path, json.dumps(meta, indent=1))
     return path
 
