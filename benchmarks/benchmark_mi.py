@@ -105,16 +105,20 @@ def main() -> None:
                         help="TrainConfig.learning_rate (a value other than the default is a variant)")
     parser.add_argument("--label-dropout", type=float, default=api.VectorInformationConfig().train.label_dropout,
                         help="TrainConfig.label_dropout (a value other than the default is a variant)")
+    parser.add_argument("--warmup-steps", type=int, default=api.VectorInformationConfig().train.warmup_steps,
+                        help="TrainConfig.warmup_steps (a value other than the default is a variant)")
     parser.add_argument("--baseline", choices=list(api.BASELINES), default=api.VectorInformationConfig().baseline,
                         help="VectorInformationConfig.baseline (a value other than the default is a variant)")
     args = parser.parse_args()
     default = api.VectorInformationConfig()
     config = replace(default, networks=args.networks,
-                     train=replace(default.train, learning_rate=args.learning_rate, label_dropout=args.label_dropout),
+                     train=replace(default.train, learning_rate=args.learning_rate, label_dropout=args.label_dropout,
+                                 warmup_steps=args.warmup_steps),
                      whiten={"auto": "auto", "yes": True, "no": False}[args.whiten], baseline=args.baseline)
     variant = (f"{args.networks}{'' if config.whiten == 'auto' else '-whitened' if config.whiten else '-unwhitened'}"
                f"{'' if args.learning_rate == default.train.learning_rate else f'-lr{args.learning_rate:g}'}"
                f"{'' if args.label_dropout == default.train.label_dropout else f'-dropout{args.label_dropout:g}'}"
+               f"{'' if args.warmup_steps == default.train.warmup_steps else f'-warmup{args.warmup_steps}'}"
                f"{'' if args.baseline == default.baseline else f'-{args.baseline}-baseline'}")
     artifact_path = ARTIFACT if config == api.VectorInformationConfig() else SAMPLES.parent / f"benchmark-mi-{variant}.json"
     stored = json.loads(artifact_path.read_text()) if artifact_path.exists() else None
