@@ -28,25 +28,23 @@ they run equally on trained networks (:meth:`EntropyModel.entropy_field`) and on
 exact fields (:func:`kellynotes.gaussian.exact_entropy_field`).
 """
 
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from dataclasses import field as dataclass_field
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from . import _validation as check
-from . import montecarlo
+from . import montecarlo, training
 from .baseline import GaussianBaseline, ResidualNetwork
 from .montecarlo import Estimate, FieldIntegrand, RateCurve
 from .nets import EntropyMLP
 from .sde import VPSDE
-from .training import warmup_cosine_adamw
+from .training import FitConfig
 
 __all__ = [
     "EntropyModel",
@@ -74,14 +72,15 @@ EntropyField = Callable[..., Float[Array, "N D"]]
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Settings of :func:`train` (defaults measured on the 40-dimensional joint Gaussian)."""
+class TrainConfig(FitConfig):
+    """Settings of :func:`train`: the trainer's (:class:`~kellynotes.training.FitConfig`, here with defaults
+    measured on the 40-dimensional joint Gaussian), the network's and the loss's."""
 
     steps: int = 10_000
     batch_size: int = 1024
     learning_rate: float = 3e-3
-    warmup_steps: int = 500
     final_learning_rate_fraction: float = 0.01
+    steps_per_call: int = 250  # steps fused into one compiled scan between progress updates and validation
     width: int = 128
     depth: int = 3
     num_fourier: int = 16
@@ -89,13 +88,10 @@ class TrainConfig:
     s_min: float = 1e-3
     time_sampling: str = "log_snr"  # or "uniform" (20x noisier; kept for comparison)
     weighting: str = "likelihood"  # λ(s) = σ²/2; or "unit" for λ(s) = 1
-    gradient_clip: float = 1.0
-    steps_per_call: int = 250  # steps fused into one compiled scan between progress updates
-    progress: bool = True
 
     def __post_init__(self):
-        check.count_fields(self, ("steps", "batch_size", "width", "depth", "steps_per_call"))
-        check.count_fields(self, ("warmup_steps",), minimum=0)
+        super().__post_init__()
+        check.count_fields(self, ("width", "depth"))
         if not 0.0 <= self.label_dropout < 1.0:
             raise ValueError(f"TrainConfig.label_dropout must be in [0, 1), got {self.label_dropout}")
         if not 0.0 < self.s_min < 1.0:
@@ -104,8 +100,6 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.time_sampling must be 'log_snr' or 'uniform', got {self.time_sampling!r}")
         if self.weighting not in ("likelihood", "unit"):
             raise ValueError(f"TrainConfig.weighting must be 'likelihood' or 'unit', got {self.weighting!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"TrainConfig.learning_rate must be positive, got {self.learning_rate}")
 
 
 class EntropyModel(eqx.Module):
@@ -268,45 +262,25 @@ def validation_options(config: "TrainConfig") -> dict:
                 unconditional_branch=config.label_dropout > 0)
 
 
-# The compiled programs of `train` live at module level and take the data and the weights as
-# arguments (the static part of the network, the config and the SDE are hashed by filter_jit), so
-# every run of the same architecture and config reuses one compilation. Closures over the data
-# compiled two new programs per call (about 4 s on 2 cores), and each compiled program keeps
-# its own memory maps: about 480 maps per estimate, so a few hundred estimates in one process
-# reached the kernel's limit of 65,530 and crashed the JIT.
+@dataclass(frozen=True)
+class _DenoisingObjective:
+    """:func:`denoising_loss` as the ``loss_fn(network, batch, key)`` of :func:`kellynotes.training.fit`.
+    Frozen and hashable: every run of the same architecture and settings reuses one compiled step."""
+
+    sde: VPSDE
+    s_min: float
+    label_dropout: float
+    time_sampling: str
+    weighting: str
+
+    def __call__(self, network, batch, key):
+        return denoising_loss(network, self.sde, batch["x"], batch.get("y"), key, s_min=self.s_min,
+                              label_dropout=self.label_dropout, time_sampling=self.time_sampling,
+                              weighting=self.weighting)
 
 
-@eqx.filter_jit
-def _train_chunk(params, opt_state, static, x, y, key, num_steps: int, config: "TrainConfig", sde: VPSDE):
-    """``num_steps`` optimiser steps in one ``lax.scan``; returns the new weights, optimiser state
-    and the mean training loss of the chunk."""
-    optimizer = warmup_cosine_adamw(config)
-    n = x.shape[0]
-
-    def loss_fn(params, key):
-        key_batch, key_loss = jax.random.split(key)
-        index = jax.random.randint(key_batch, (config.batch_size,), 0, n)
-        yb = None if y is None else y[index]
-        return denoising_loss(eqx.combine(params, static), sde, x[index], yb, key_loss, s_min=config.s_min,
-                              label_dropout=config.label_dropout, time_sampling=config.time_sampling,
-                              weighting=config.weighting)
-
-    def step(carry, key):
-        params, opt_state = carry
-        loss, grads = jax.value_and_grad(loss_fn)(params, key)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), loss
-
-    (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), jax.random.split(key, num_steps))
-    return params, opt_state, jnp.mean(losses)
-
-
-@eqx.filter_jit
-def _validation_loss_of(params, static, x_val, y_val, key, sde: VPSDE, s_min: float, time_sampling: str,
-                        weighting: str, unconditional_branch: bool):
-    return validation_loss(eqx.combine(params, static), sde, x_val, y_val, key, s_min=s_min,
-                           time_sampling=time_sampling, weighting=weighting,
-                           unconditional_branch=unconditional_branch)
+# Compiled once per architecture: the weights, the pairs and the key are arguments.
+_compiled_validation_loss = eqx.filter_jit(validation_loss)
 
 
 def train(
@@ -318,10 +292,12 @@ def train(
     sde: VPSDE = VPSDE(),
     validation: tuple | None = None,
     baseline: GaussianBaseline | None = None,
+    checkpoint_dir=None,
 ) -> TrainingResult:
     r"""Train an :class:`~kellynotes.nets.EntropyMLP` on data ``x`` (optionally conditioned on ``y``) by
     denoising entropy matching: minimise the loss of :func:`denoising_loss`, whose minimiser is the
-    entropy field $\mathbf e = \nabla\log p_s + \tilde{\mathbf x}_s$ (Eqs. 33, 43).
+    entropy field $\mathbf e = \nabla\log p_s + \tilde{\mathbf x}_s$ (Eqs. 33, 43), with
+    :func:`kellynotes.training.fit`.
 
     **Arguments:**
 
@@ -331,20 +307,20 @@ def train(
       network with ``config.label_dropout > 0`` is unconditional too (its null condition).
     - ``config``: a :class:`TrainConfig` (steps, batch, learning rate, network size, time sampling).
     - ``sde``: the forward process.
-    - ``validation``: ``(x_val, y_val)`` pairs for early stopping, or ``None``.
-    - ``baseline``: a Gaussian the network learns the remainder of, or ``None``.
+    - ``validation``: ``(x_val, y_val)`` pairs, or ``None``. With pairs, :func:`validation_loss` on them
+      is computed before the first step and after every ``config.steps_per_call`` steps, and the weights
+      with the lowest are returned (early stopping without stopping).
+    - ``baseline``: a :class:`~kellynotes.baseline.GaussianBaseline` the network learns the remainder of
+      (:class:`~kellynotes.baseline.ResidualNetwork`; continuous ``y`` only), or ``None``.
+    - ``checkpoint_dir``: a folder to checkpoint into and resume from (``None``: no checkpoints).
 
     **Returns:** a :class:`TrainingResult`: the kept model, the loss and validation curves, the
     selected step and the wall time.
 
-    Batches are
-    drawn with replacement; Adam with linear warmup and cosine decay, gradient
-    clipping; ``config.steps_per_call`` steps run inside one compiled ``lax.scan``.
-    ``validation=(x_val, y_val)``: after every compiled call, :func:`validation_loss` on those
-    pairs (also before the first step), and the weights with the lowest are returned (early stopping
-    without stopping). ``baseline``: a :class:`~kellynotes.baseline.GaussianBaseline` the network
-    learns the remainder of (:class:`~kellynotes.baseline.ResidualNetwork`; continuous ``y`` only).
-    Raises ``FloatingPointError`` if the loss becomes NaN or infinite.
+    Batches are drawn with replacement; AdamW (weight decay ``config.weight_decay``, 0 by default) with
+    linear warmup and cosine decay, gradient clipping, ``config.steps_per_call`` steps inside one compiled
+    ``lax.scan``; step ``n`` draws its batch and noise from ``fold_in(key, n)``. Raises
+    ``FloatingPointError`` if the loss becomes NaN or infinite.
     """
     x, y = montecarlo.as_device_arrays(x, y)
     key_net, key_train = jax.random.split(key)
@@ -354,57 +330,31 @@ def train(
         if y is not None and jnp.issubdtype(y.dtype, jnp.integer):
             raise ValueError("a Gaussian baseline needs continuous y (N, D_Y), not integer labels")
         network = ResidualNetwork(network, baseline)
-    params, static = eqx.partition(network, eqx.is_inexact_array)
-    opt_state = warmup_cosine_adamw(config).init(params)
-    program_config = replace(config, progress=False)  # a progress bar does not change the program
+    score = None
     if validation is not None:
         x_val, y_val = montecarlo.as_device_arrays(*validation)
         if x_val.shape[1:] != x.shape[1:] or (y is None) != (y_val is None):
             raise ValueError(f"validation pairs must match the training pairs: x {x_val.shape} vs {x.shape}")
         x_val, y_val = tiled_validation_pairs(x_val, y_val)
         key_train, key_validation = jax.random.split(key_train)
-        scoring = dict(sde=sde, **validation_options(config))
-    from tqdm.auto import tqdm
+        options = validation_options(config)
 
-    start = time.perf_counter()
-    loss_steps, losses, validation_losses = [], [], []
-    best_params, selected_step = params, 0
-    validation_steps = []
-    if validation is not None:  # the initial weights compete too (with a baseline: the Gaussian model)
-        validation_losses.append(float(_validation_loss_of(params, static, x_val, y_val, key_validation, **scoring)))
-        validation_steps.append(0)
-    done = 0
-    with tqdm(total=config.steps, disable=not config.progress, desc="training", unit="step") as bar:
-        while done < config.steps:
-            chunk = min(config.steps_per_call, config.steps - done)
-            key_train, key_chunk = jax.random.split(key_train)
-            params, opt_state, loss = _train_chunk(params, opt_state, static, x, y, key_chunk, chunk, program_config,
-                                                   sde)
-            loss = float(loss)
-            if not np.isfinite(loss):
-                raise FloatingPointError(
-                    f"training loss became {loss} between steps {done} and {done + chunk}; "
-                    f"check the scale of the data, or try a smaller learning_rate (now {config.learning_rate}) "
-                    f"or a larger s_min (now {config.s_min})"
-                )
-            done += chunk
-            loss_steps.append(done)
-            losses.append(loss)
-            postfix = dict(loss=f"{loss:.3f}")
-            if validation is not None:
-                validation_losses.append(
-                    float(_validation_loss_of(params, static, x_val, y_val, key_validation, **scoring)))
-                validation_steps.append(done)
-                if validation_losses[-1] <= min(validation_losses):
-                    best_params, selected_step = params, done
-                postfix["validation"] = f"{validation_losses[-1]:.3f}"
-            bar.update(chunk)
-            bar.set_postfix(**postfix)
-    if validation is None:
-        best_params, selected_step = params, done
-    model = EntropyModel(eqx.combine(best_params, static), sde, config.s_min)
-    return TrainingResult(model, np.array(loss_steps), np.array(losses), time.perf_counter() - start, config,
-                          np.array(validation_losses), selected_step, np.array(validation_steps, dtype=np.int64))
+        def score(network):
+            return _compiled_validation_loss(network, sde, x_val, y_val, key_validation, **options)
+
+    objective = _DenoisingObjective(sde, config.s_min, config.label_dropout, config.time_sampling, config.weighting)
+    data = dict(x=x) if y is None else dict(x=x, y=y)
+    try:
+        result = training.fit(objective, network, data, config, key=key_train, checkpoint_dir=checkpoint_dir,
+                              validation=score)
+    except FloatingPointError as error:
+        raise FloatingPointError(f"{error}; check the scale of the data, or try a smaller learning_rate "
+                                 f"(now {config.learning_rate}) or a larger s_min (now {config.s_min})") from error
+    kept = result.model if score is None else result.best_model
+    selected_step = int(result.loss_steps[-1]) if score is None else result.selected_step
+    return TrainingResult(EntropyModel(kept, sde, config.s_min), result.loss_steps, result.loss,
+                          result.total_wall_time_s, config, result.validation_loss, selected_step,
+                          result.validation_steps)
 
 
 # --------------------------------------------------------------------------- #

@@ -4,7 +4,7 @@
 ``loss_fn(model, batch, key)`` with AdamW (linear warmup, cosine decay, gradient
 clipping), keeps an exponential moving average (EMA) of the weights, and runs
 ``config.steps_per_call`` steps inside one compiled ``lax.scan`` between progress
-updates (on CPU, one compiled step at a time: see ``training._loops_are_slow``).
+updates (for convolutional models on CPU, one compiled step at a time: see ``FitConfig.loop``).
 
 * **Determinism and resume.** The key of step ``n`` is ``fold_in(key, n)`` and batches
   are drawn from it, so the trajectory does not depend on how steps are grouped. With a
@@ -16,6 +16,9 @@ updates (on CPU, one compiled step at a time: see ``training._loops_are_slow``).
   over several jobs reports all of them (:attr:`FitResult.jobs`).
 * **One compilation per architecture.** The compiled step takes weights, fixed arrays,
   data and key as arguments: a second model of the same shape and loss function reuses it.
+* **Early stopping without stopping.** With ``validation=loss_of_model`` the weights are
+  scored before the first step and after every compiled call, and the best are kept
+  (:attr:`FitResult.best_model`), in the checkpoint too.
 * **NaN guard.** A non-finite loss stops the run with ``FloatingPointError``; the last
   checkpoint (written before the bad step) is left untouched.
 * **Data parallel.** Each batch is sharded along its first axis over all local devices
@@ -28,7 +31,7 @@ updates (on CPU, one compiled step at a time: see ``training._loops_are_slow``).
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import equinox as eqx
@@ -42,7 +45,7 @@ from jaxtyping import PRNGKeyArray
 from . import _validation as check
 from .atomic import atomic_write
 
-__all__ = ["FitConfig", "FitResult", "fit", "load_checkpoint", "warmup_cosine_adamw"]
+__all__ = ["FitConfig", "FitResult", "fit", "load_checkpoint", "runs_step_by_step", "warmup_cosine_adamw"]
 
 CHECKPOINT = "checkpoint.eqx"
 METADATA = "checkpoint.json"
@@ -50,6 +53,9 @@ METADATA = "checkpoint.json"
 
 @dataclass(frozen=True)
 class FitConfig:
+    """Settings of :func:`fit`: the optimiser (:func:`warmup_cosine_adamw`), the EMA, and how the steps
+    are run. Configs of particular models extend it (:class:`kellynotes.entropy.TrainConfig`)."""
+
     steps: int
     batch_size: int
     learning_rate: float = 2e-4
@@ -58,23 +64,33 @@ class FitConfig:
     weight_decay: float = 0.0
     gradient_clip: float = 1.0
     ema_decay: float = 0.999
-    steps_per_call: int = 100
-    checkpoint_every: int = 1000
+    steps_per_call: int = 100  # steps between progress updates, checks and validation
+    checkpoint_every: int = 1000  # a multiple of steps_per_call
     compute_dtype: str = "float32"  # or "bfloat16"
+    #: How the steps of a call run: ``"scan"`` (one compiled ``lax.scan``), ``"steps"`` (one compiled step
+    #: at a time) or ``"auto"``: steps for a model with convolutions on CPU, where XLA runs convolutions
+    #: inside a compiled loop about 15x slower than outside one (8x8 U-Net, batch 64, 0.49 s vs 0.033 s
+    #: per step on 2 cores), and scan otherwise. Both train the same weights.
+    loop: str = "auto"
     progress: bool = True
 
     def __post_init__(self):
+        name = type(self).__name__
         check.count_fields(self, ("steps", "batch_size", "steps_per_call", "checkpoint_every"))
         check.count_fields(self, ("warmup_steps",), minimum=0)
         if self.checkpoint_every % self.steps_per_call:
             raise ValueError(
-                f"FitConfig.checkpoint_every ({self.checkpoint_every}) must be a multiple of "
+                f"{name}.checkpoint_every ({self.checkpoint_every}) must be a multiple of "
                 f"steps_per_call ({self.steps_per_call})"
             )
+        if not self.learning_rate > 0:
+            raise ValueError(f"{name}.learning_rate must be positive, got {self.learning_rate}")
         if self.compute_dtype not in ("float32", "bfloat16"):
-            raise ValueError(f"FitConfig.compute_dtype must be 'float32' or 'bfloat16', got {self.compute_dtype!r}")
+            raise ValueError(f"{name}.compute_dtype must be 'float32' or 'bfloat16', got {self.compute_dtype!r}")
         if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"FitConfig.ema_decay must be in [0, 1), got {self.ema_decay}")
+            raise ValueError(f"{name}.ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.loop not in ("auto", "scan", "steps"):
+            raise ValueError(f"{name}.loop must be 'auto', 'scan' or 'steps', got {self.loop!r}")
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,12 @@ class FitResult:
     first_call_s: float = float("nan")  # wall time of the first compiled call: compilation + its steps
     steady_examples_per_s: float = float("nan")  # after the first call (nan if there was only one)
     jobs: tuple[dict, ...] = ()  # one record per call that trained steps, earlier (resumed-from) calls first
+    # With a validation function (else None, empty, -1): the weights with the lowest validation loss, the
+    # loss at step 0 and after each compiled call, those steps, and the step of the kept weights.
+    best_model: eqx.Module | None = None
+    validation_loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    validation_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    selected_step: int = -1
 
     @property
     def flops_per_s(self) -> float | None:
@@ -111,26 +133,32 @@ class _State(eqx.Module):
     opt_state: optax.OptState
     ema: eqx.Module
     step: jax.Array
+    best: eqx.Module | None = None  # the weights of the lowest validation loss (with validation only)
 
 
-def warmup_cosine_adamw(config) -> optax.GradientTransformation:
+def warmup_cosine_adamw(config: FitConfig) -> optax.GradientTransformation:
     """Gradient clipping, then AdamW with linear warmup from 0 and cosine decay to
-    ``learning_rate * final_learning_rate_fraction`` at ``steps``. ``config`` is any object
-    with those fields (:class:`FitConfig`, :class:`kellynotes.entropy.TrainConfig`); without a
-    ``weight_decay`` field it is 0, which is exactly Adam."""
+    ``learning_rate * final_learning_rate_fraction`` at ``steps`` (``weight_decay`` 0 is Adam)."""
     schedule = optax.warmup_cosine_decay_schedule(
         0.0, config.learning_rate, max(config.warmup_steps, 1), max(config.steps, config.warmup_steps + 1),
         end_value=config.learning_rate * config.final_learning_rate_fraction,
     )
     return optax.chain(optax.clip_by_global_norm(config.gradient_clip),
-                       optax.adamw(schedule, weight_decay=getattr(config, "weight_decay", 0.0)))
+                       optax.adamw(schedule, weight_decay=config.weight_decay))
 
 
-def _loops_are_slow() -> bool:
-    """XLA on CPU runs convolutions inside a compiled loop about 15x slower than outside
-    one (measured: 8x8 U-Net, batch 64, 0.49 s vs 0.033 s per step on 2 cores), so on CPU
-    the steps of a call are dispatched one by one; elsewhere they run in one ``lax.scan``."""
-    return jax.default_backend() == "cpu"
+def _has_convolutions(model) -> bool:
+    is_conv = lambda node: isinstance(node, (eqx.nn.Conv, eqx.nn.ConvTranspose))  # noqa: E731
+    return any(is_conv(node) for node in jax.tree.leaves(model, is_leaf=is_conv))
+
+
+def runs_step_by_step(config: FitConfig, model) -> bool:
+    """Whether :func:`fit` dispatches the steps of a call one by one (``True``) or runs them in one
+    ``lax.scan``: ``config.loop``, where ``"auto"`` means one by one for a model with convolutions
+    (``eqx.nn.Conv``, ``eqx.nn.ConvTranspose``) on CPU."""
+    if config.loop != "auto":
+        return config.loop == "steps"
+    return jax.default_backend() == "cpu" and _has_convolutions(model)
 
 
 def _cast(tree, dtype):
@@ -144,7 +172,8 @@ def load_checkpoint(checkpoint_dir, like):
 
 def _save(checkpoint_dir: Path, state: _State, history: dict, config: FitConfig, jobs: list[dict]) -> None:
     atomic_write(checkpoint_dir / CHECKPOINT, lambda file: eqx.tree_serialise_leaves(file, state))
-    metadata = dict(step=int(state.step), config=asdict(config), jobs=jobs, **history)
+    metadata = dict(step=int(state.step), config=asdict(config), jobs=jobs, validation=state.best is not None,
+                    **history)
     atomic_write(checkpoint_dir / METADATA, lambda file: file.write(json.dumps(metadata).encode()))
 
 
@@ -209,6 +238,7 @@ def fit(
     checkpoint_dir=None,
     callback: Callable[[int, float], None] | None = None,
     trainable=eqx.is_inexact_array,
+    validation: Callable[[eqx.Module], jax.Array] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``data`` to minimise ``loss_fn(model, batch, key)`` (see the module docstring:
     AdamW with warmup and cosine decay, EMA weights, a NaN guard, atomic checkpoints, data-parallel
@@ -229,9 +259,12 @@ def fit(
       that step).
     - ``trainable``: an Equinox filter (a function of a leaf, or a pytree of bools shaped like
       ``model``) that picks the weights to train; every other array of ``model`` is held fixed.
+    - ``validation``: ``validation(model) -> scalar`` (``None``: no validation), a loss of the current
+      (not the EMA) weights on held-out data, evaluated before the first step and after each compiled
+      call; the weights with the lowest are kept (the later on a tie). Pass a compiled function.
 
-    **Returns:** a :class:`FitResult`: the final and EMA models, the loss curve, throughput and the
-    record of every job that trained it.
+    **Returns:** a :class:`FitResult`: the final, EMA and best models, the loss and validation curves,
+    throughput and the record of every job that trained it.
     """
     sizes = {name: np.shape(array)[0] for name, array in data.items()}
     if not sizes or len(set(sizes.values())) != 1:
@@ -246,19 +279,25 @@ def fit(
     data = {name: jax.device_put(jnp.asarray(array), replicated) for name, array in data.items()}
 
     params, rest = eqx.partition(model, trainable)
-    state = _State(params, warmup_cosine_adamw(config).init(params), params, jnp.asarray(0, jnp.int32))
+    state = _State(params, warmup_cosine_adamw(config).init(params), params, jnp.asarray(0, jnp.int32),
+                   None if validation is None else params)
     checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
-    history, jobs = dict(loss_steps=[], loss=[]), []
+    history, jobs = dict(loss_steps=[], loss=[], validation_steps=[], validation_loss=[], selected_step=0), []
     resumed_from = 0
     if checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT).exists():
-        state = load_checkpoint(checkpoint_dir, state)
         saved = json.loads((checkpoint_dir / METADATA).read_text())
         # a progress bar does not change the run: a job may resume with or without one
         essential = lambda settings: {k: v for k, v in settings.items() if k != "progress"}  # noqa: E731
         if essential(saved["config"]) != essential(asdict(config)):
-            raise ValueError(f"the checkpoint in {checkpoint_dir} was written with a different FitConfig: "
-                             f"{saved['config']} (now {asdict(config)}); use another directory")
-        history = dict(loss_steps=saved["loss_steps"], loss=saved["loss"])
+            raise ValueError(f"the checkpoint in {checkpoint_dir} was written with a different "
+                             f"{type(config).__name__}: {saved['config']} (now {asdict(config)}); "
+                             "use another directory")
+        if saved.get("validation", False) != (validation is not None):
+            raise ValueError(f"the checkpoint in {checkpoint_dir} was written "
+                             f"{'with' if saved.get('validation') else 'without'} a validation function, this "
+                             f"call is {'with' if validation is not None else 'without'} one; use another directory")
+        state = load_checkpoint(checkpoint_dir, state)
+        history.update({name: saved[name] for name in history if name in saved})
         jobs = list(saved.get("jobs", []))
         resumed_from = int(state.step)
     rest_arrays, rest_static = eqx.partition(rest, eqx.is_array)
@@ -267,16 +306,35 @@ def fit(
     static = dict(loss_fn=loss_fn, config=replace(config, progress=False), num_examples=n,
                   batch_sharding=batch_sharding)
 
+    step_by_step = runs_step_by_step(config, model)
+
     def run(state: _State, num_steps: int):
-        if not _loops_are_slow():
-            return _train_scan(state, rest, data, key, **static, num_steps=num_steps)
-        losses = []
-        for _ in range(num_steps):
-            state, loss = _train_step(state, rest, data, key, **static)
-            losses.append(loss)
-        return state, jnp.mean(jnp.stack(losses))
+        best, state = state.best, _State(state.params, state.opt_state, state.ema, state.step)  # not compiled
+        if not step_by_step:
+            state, loss = _train_scan(state, rest, data, key, **static, num_steps=num_steps)
+        else:
+            losses = []
+            for _ in range(num_steps):
+                state, loss = _train_step(state, rest, data, key, **static)
+                losses.append(loss)
+            loss = jnp.mean(jnp.stack(losses))
+        return _State(state.params, state.opt_state, state.ema, state.step, best), loss
+
+    def validate(state: _State) -> _State:
+        """Score the current weights; keep them as the best if none scored lower (a tie: the later)."""
+        loss = float(validation(eqx.combine(state.params, rest)))
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"the validation loss became {loss} at step {int(state.step)}")
+        history["validation_steps"].append(int(state.step))
+        history["validation_loss"].append(loss)
+        if loss <= min(history["validation_loss"]):
+            history["selected_step"] = int(state.step)
+            return eqx.tree_at(lambda s: s.best, state, state.params)
+        return state
 
     done = int(state.step)
+    if validation is not None and not history["validation_steps"]:  # the initial weights compete too
+        state = validate(state)
     if done < config.steps:
         flops_key = (loss_fn, static["config"], n, batch_sharding, _program_key(state.params, rest, data, key))
         if flops_key not in _FLOPS_CACHE:
@@ -306,6 +364,10 @@ def fit(
                 where = f"; the last good checkpoint (step {done}) is in {checkpoint_dir}" if checkpoint_dir else ""
                 raise FloatingPointError(f"training loss became {loss} between steps {done} and {done + chunk}{where}")
             state, done = new_state, done + chunk
+            postfix = dict(loss=f"{loss:.4g}")
+            if validation is not None:
+                state = validate(state)
+                postfix["validation"] = f"{history['validation_loss'][-1]:.4g}"
             elapsed = time.perf_counter() - start
             if not np.isfinite(job["first_call_s"]):
                 job["first_call_s"], first_done = elapsed, done
@@ -317,8 +379,7 @@ def fit(
             if checkpoint_dir is not None and (done % config.checkpoint_every == 0 or done == config.steps):
                 _save(checkpoint_dir, state, history, config, jobs + [job])
             bar.update(chunk)
-            bar.set_postfix(loss=f"{loss:.4g}",
-                            examples_per_s=f"{(done - resumed_from) * config.batch_size / elapsed:.3g}")
+            bar.set_postfix(**postfix, examples_per_s=f"{(done - resumed_from) * config.batch_size / elapsed:.3g}")
             if callback is not None:
                 callback(done, loss)
     elapsed = time.perf_counter() - start
@@ -330,6 +391,9 @@ def fit(
         np.asarray(history["loss_steps"]), np.asarray(history["loss"]), elapsed,
         (last["last_step"] - last["first_step"]) * config.batch_size / max(last["wall_time_s"], 1e-9), resumed_from,
         flops_per_step, config.batch_size, last["first_call_s"], last["steady_examples_per_s"], tuple(jobs),
+        None if validation is None else eqx.combine(state.best, rest),
+        np.asarray(history["validation_loss"], np.float64), np.asarray(history["validation_steps"], np.int64),
+        int(history["selected_step"]) if validation is not None else -1,
     )
 
 

@@ -2,12 +2,13 @@
 
 import dataclasses
 
+import equinox as eqx
 import jax
 import numpy as np
 import pytest
 from helpers import SDE, backend_compilations
 
-from kellynotes import entropy
+from kellynotes import entropy, training
 from kellynotes.nets import EntropyMLP
 
 QUICK = entropy.TrainConfig(steps=1500, batch_size=512, progress=False)
@@ -150,3 +151,27 @@ def test_a_second_training_run_of_the_same_shape_compiles_nothing():
         jax.monitoring.unregister_event_duration_listener(listener)
     assert compiles == []
     assert not np.array_equal(first.loss, second.loss)  # the arguments really are new
+
+
+def test_the_trainer_is_training_fit_with_its_checkpoints(tmp_path):
+    """entropy.train runs on training.fit: its config is a FitConfig (weight decay, EMA, loop are the
+    trainer's), and a checkpoint folder resumes it: a finished run trains nothing and returns the same
+    kept weights and validation history."""
+    assert issubclass(entropy.TrainConfig, training.FitConfig)
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(256, 3)), rng.normal(size=(256, 2))
+    validation = (rng.normal(size=(64, 3)), rng.normal(size=(64, 2)))
+    config = entropy.TrainConfig(steps=40, batch_size=64, steps_per_call=10, warmup_steps=2, width=16,
+                                 checkpoint_every=20, progress=False)
+    first = entropy.train(jax.random.key(0), x, y, config=config, validation=validation, checkpoint_dir=tmp_path)
+    again = entropy.train(jax.random.key(0), x, y, config=config, validation=validation, checkpoint_dir=tmp_path)
+    plain = entropy.train(jax.random.key(0), x, y, config=config, validation=validation)
+    for result in (again, plain):
+        assert result.selected_step == first.selected_step
+        np.testing.assert_array_equal(result.validation_loss, first.validation_loss)
+        for u, v in zip(jax.tree.leaves(eqx.filter(first.model, eqx.is_array)),
+                        jax.tree.leaves(eqx.filter(result.model, eqx.is_array))):
+            np.testing.assert_array_equal(u, v)
+    with pytest.raises(ValueError, match="different TrainConfig"):
+        entropy.train(jax.random.key(0), x, y, config=dataclasses.replace(config, width=8), validation=validation,
+                      checkpoint_dir=tmp_path)

@@ -135,15 +135,81 @@ def test_two_devices_match_one_device(tmp_path):
         np.testing.assert_allclose(outputs[1][name], outputs[2][name], rtol=1e-4, atol=1e-5)
 
 
-def test_scan_path_matches_the_stepwise_path(monkeypatch):
-    """CPU dispatches one compiled step at a time; accelerators use one lax.scan per call.
+def test_scan_path_matches_the_stepwise_path():
+    """The steps of a call run one compiled step at a time or in one lax.scan (FitConfig.loop).
     Both must train the same model (float32 rounding may differ in the last bits)."""
     model, data, loss_fn = regression_problem()
-    stepwise = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1))
-    monkeypatch.setattr(training, "_loops_are_slow", lambda: False)
-    scanned = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1))
-    for u, v in zip(leaves(stepwise.model), leaves(scanned.model)):
+    stepwise = training.fit(loss_fn, model, data, replace(CONFIG, loop="steps"), key=jax.random.key(1))
+    scanned = training.fit(loss_fn, model, data, replace(CONFIG, loop="scan"), key=jax.random.key(1))
+    automatic = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1))
+    for u, v, w in zip(leaves(stepwise.model), leaves(scanned.model), leaves(automatic.model)):
         np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-6)
+        np.testing.assert_array_equal(v, w)  # an MLP is scanned, on any backend
+
+
+def test_only_convolutions_on_cpu_run_step_by_step():
+    mlp = eqx.nn.MLP(3, "scalar", 16, 2, key=jax.random.key(0))
+    conv = [eqx.nn.Conv2d(1, 4, 3, key=jax.random.key(1)), eqx.nn.ConvTranspose2d(4, 1, 3, key=jax.random.key(2))]
+    on_cpu = jax.default_backend() == "cpu"
+    assert training.runs_step_by_step(CONFIG, conv) == on_cpu
+    assert training.runs_step_by_step(CONFIG, conv[1:]) == on_cpu
+    assert not training.runs_step_by_step(CONFIG, mlp)
+    assert training.runs_step_by_step(replace(CONFIG, loop="steps"), mlp)
+    assert not training.runs_step_by_step(replace(CONFIG, loop="scan"), conv)
+    with pytest.raises(ValueError, match="FitConfig.loop"):
+        replace(CONFIG, loop="python")
+
+
+def held_out_loss():
+    """A validation function: the mean squared error on held-out pairs of the regression problem."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(256, 3)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5])).astype(np.float32)
+    return eqx.filter_jit(lambda model: jnp.mean((jax.vmap(model)(x) - y) ** 2))
+
+
+def test_validation_keeps_the_weights_with_the_lowest_validation_loss():
+    model, data, loss_fn = regression_problem()
+    validation = held_out_loss()
+    result = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1), validation=validation)
+    np.testing.assert_array_equal(result.validation_steps, [0, 10, 20, 30, 40, 50, 60])
+    best = len(result.validation_loss) - 1 - int(np.argmin(result.validation_loss[::-1]))  # the later on a tie
+    assert result.selected_step == result.validation_steps[best]
+    assert float(validation(result.best_model)) == result.validation_loss[best]  # the same weights
+    plain = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1))
+    for u, v in zip(leaves(plain.model), leaves(result.model)):  # validation does not change training
+        np.testing.assert_array_equal(u, v)
+    assert plain.best_model is None and plain.selected_step == -1 and plain.validation_loss.size == 0
+    # A validation loss that prefers the initial weights keeps them.
+    initial = leaves(model)
+    stubborn = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1),
+                            validation=lambda m: -validation(m))
+    assert stubborn.selected_step == 0
+    for u, v in zip(initial, leaves(stubborn.best_model)):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_a_resumed_run_keeps_the_validation_history_and_best_weights(tmp_path):
+    model, data, loss_fn = regression_problem()
+    validation = held_out_loss()
+    reference = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1), validation=validation)
+
+    def kill_at_40(step, loss):
+        if step == 40:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1), checkpoint_dir=tmp_path,
+                     callback=kill_at_40, validation=validation)
+    resumed = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1), checkpoint_dir=tmp_path,
+                           validation=validation)
+    assert resumed.resumed_from == 40 and resumed.selected_step == reference.selected_step
+    np.testing.assert_array_equal(resumed.validation_loss, reference.validation_loss)
+    np.testing.assert_array_equal(resumed.validation_steps, reference.validation_steps)
+    for u, v in zip(leaves(reference.best_model), leaves(resumed.best_model)):
+        np.testing.assert_array_equal(u, v)
+    with pytest.raises(ValueError, match="with a validation function, this call is without one"):
+        training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1), checkpoint_dir=tmp_path)
 
 
 def test_flop_count_matches_the_matrix_products_of_the_model():
