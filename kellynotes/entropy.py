@@ -28,6 +28,7 @@ they run equally on trained networks (:meth:`EntropyModel.entropy_field`) and on
 exact fields (:func:`kellynotes.gaussian.exact_entropy_field`).
 """
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from dataclasses import field as dataclass_field
@@ -80,7 +81,8 @@ class TrainConfig(FitConfig):
     batch_size: int = 1024
     learning_rate: float = 3e-3
     final_learning_rate_fraction: float = 0.01
-    steps_per_call: int = 250  # steps fused into one compiled scan between progress updates and validation
+    steps_per_call: int = 250  # steps between progress updates and validation
+    count_flops: bool = False  # the FLOP count costs a trace and lowering per shape, and nothing reads it
     width: int = 128
     depth: int = 3
     num_fourier: int = 16
@@ -318,9 +320,9 @@ def train(
     selected step and the wall time.
 
     Batches are drawn with replacement; AdamW (weight decay ``config.weight_decay``, 0 by default) with
-    linear warmup and cosine decay, gradient clipping, ``config.steps_per_call`` steps inside one compiled
-    ``lax.scan``; step ``n`` draws its batch and noise from ``fold_in(key, n)``. Raises
-    ``FloatingPointError`` if the loss becomes NaN or infinite.
+    linear warmup and cosine decay, gradient clipping, ``config.steps_per_call`` steps per compiled call
+    (one ``lax.scan``); step ``n`` draws its batch and noise from ``fold_in(key, n)``. A baseline's
+    arrays are held fixed. Raises ``FloatingPointError`` if the loss becomes NaN or infinite.
     """
     x, y = montecarlo.as_device_arrays(x, y)
     key_net, key_train = jax.random.split(key)
@@ -330,6 +332,9 @@ def train(
         if y is not None and jnp.issubdtype(y.dtype, jnp.integer):
             raise ValueError("a Gaussian baseline needs continuous y (N, D_Y), not integer labels")
         network = ResidualNetwork(network, baseline)
+    trainable = jax.tree.map(eqx.is_inexact_array, network)
+    if baseline is not None:  # fitted, not trained: no weight decay, no cast
+        trainable = eqx.tree_at(lambda n: n.baseline, trainable, replace=jax.tree.map(lambda _: False, baseline))
     score = None
     if validation is not None:
         x_val, y_val = montecarlo.as_device_arrays(*validation)
@@ -344,16 +349,17 @@ def train(
 
     objective = _DenoisingObjective(sde, config.s_min, config.label_dropout, config.time_sampling, config.weighting)
     data = dict(x=x) if y is None else dict(x=x, y=y)
+    start = time.perf_counter()
     try:
         result = training.fit(objective, network, data, config, key=key_train, checkpoint_dir=checkpoint_dir,
-                              validation=score)
+                              validation=score, trainable=trainable)
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}; check the scale of the data, or try a smaller learning_rate "
                                  f"(now {config.learning_rate}) or a larger s_min (now {config.s_min})") from error
     kept = result.model if score is None else result.best_model
     selected_step = int(result.loss_steps[-1]) if score is None else result.selected_step
     return TrainingResult(EntropyModel(kept, sde, config.s_min), result.loss_steps, result.loss,
-                          result.total_wall_time_s, config, result.validation_loss, selected_step,
+                          time.perf_counter() - start, config, result.validation_loss, selected_step,
                           result.validation_steps)
 
 

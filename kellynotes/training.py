@@ -8,10 +8,11 @@ updates (for convolutional models on CPU, one compiled step at a time: see ``Fit
 
 * **Determinism and resume.** The key of step ``n`` is ``fold_in(key, n)`` and batches
   are drawn from it, so the trajectory does not depend on how steps are grouped. With a
-  ``checkpoint_dir`` the full state (weights, optimiser, EMA, step) is written every
-  ``checkpoint_every`` steps, atomically (a temporary file renamed over the old one), and
-  a later call with the same directory resumes from it: a run killed and resumed ends
-  with exactly the parameters of an uninterrupted run. The checkpoint also keeps a record
+  ``checkpoint_dir`` the full state (weights, optimiser, EMA, step, best weights) is written at the
+  end of each compiled call that reaches a multiple of ``checkpoint_every`` steps, atomically (a
+  temporary file renamed over the old one), and a later call with the same directory resumes from
+  it: a run killed and resumed ends with exactly the parameters of an uninterrupted run (on the
+  same ``loop``; see :class:`FitConfig`). The checkpoint also keeps a record
   of every call that trained (steps, wall time, throughput, FLOPs, device), so a run split
   over several jobs reports all of them (:attr:`FitResult.jobs`).
 * **One compilation per architecture.** The compiled step takes weights, fixed arrays,
@@ -31,7 +32,7 @@ updates (for convolutional models on CPU, one compiled step at a time: see ``Fit
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import equinox as eqx
@@ -65,24 +66,23 @@ class FitConfig:
     gradient_clip: float = 1.0
     ema_decay: float = 0.999
     steps_per_call: int = 100  # steps between progress updates, checks and validation
-    checkpoint_every: int = 1000  # a multiple of steps_per_call
+    checkpoint_every: int = 1000  # checkpoint after the call that reaches each multiple of it
     compute_dtype: str = "float32"  # or "bfloat16"
     #: How the steps of a call run: ``"scan"`` (one compiled ``lax.scan``), ``"steps"`` (one compiled step
     #: at a time) or ``"auto"``: steps for a model with convolutions on CPU, where XLA runs convolutions
     #: inside a compiled loop about 15x slower than outside one (8x8 U-Net, batch 64, 0.49 s vs 0.033 s
-    #: per step on 2 cores), and scan otherwise. Both train the same weights.
+    #: per step on 2 cores), and scan otherwise. Both train the same weights up to float32 rounding, so
+    #: a run may resume under the other.
     loop: str = "auto"
+    #: Count the FLOPs of one step with XLA's cost analysis (:attr:`FitResult.flops_per_step`): one extra
+    #: trace and lowering per new program.
+    count_flops: bool = True
     progress: bool = True
 
     def __post_init__(self):
         name = type(self).__name__
         check.count_fields(self, ("steps", "batch_size", "steps_per_call", "checkpoint_every"))
         check.count_fields(self, ("warmup_steps",), minimum=0)
-        if self.checkpoint_every % self.steps_per_call:
-            raise ValueError(
-                f"{name}.checkpoint_every ({self.checkpoint_every}) must be a multiple of "
-                f"steps_per_call ({self.steps_per_call})"
-            )
         if not self.learning_rate > 0:
             raise ValueError(f"{name}.learning_rate must be positive, got {self.learning_rate}")
         if self.compute_dtype not in ("float32", "bfloat16"):
@@ -168,6 +168,10 @@ def _cast(tree, dtype):
 def load_checkpoint(checkpoint_dir, like):
     """Read a checkpoint written by :func:`fit` into the structure of ``like`` (a state)."""
     return eqx.tree_deserialise_leaves(Path(checkpoint_dir) / CHECKPOINT, like)
+
+
+# Settings that do not change the trained weights (beyond float32 rounding): a run may resume under others.
+_RUN_ONLY_SETTINGS = ("progress", "loop", "count_flops")
 
 
 def _save(checkpoint_dir: Path, state: _State, history: dict, config: FitConfig, jobs: list[dict]) -> None:
@@ -286,8 +290,10 @@ def fit(
     resumed_from = 0
     if checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT).exists():
         saved = json.loads((checkpoint_dir / METADATA).read_text())
-        # a progress bar does not change the run: a job may resume with or without one
-        essential = lambda settings: {k: v for k, v in settings.items() if k != "progress"}  # noqa: E731
+        # settings added since the checkpoint was written count with their defaults
+        defaults = {f.name: f.default for f in fields(config) if f.default is not MISSING}
+        essential = lambda settings: {k: v for k, v in {**defaults, **settings}.items()  # noqa: E731
+                                      if k not in _RUN_ONLY_SETTINGS}
         if essential(saved["config"]) != essential(asdict(config)):
             raise ValueError(f"the checkpoint in {checkpoint_dir} was written with a different "
                              f"{type(config).__name__}: {saved['config']} (now {asdict(config)}); "
@@ -297,6 +303,10 @@ def fit(
                              f"{'with' if saved.get('validation') else 'without'} a validation function, this "
                              f"call is {'with' if validation is not None else 'without'} one; use another directory")
         state = load_checkpoint(checkpoint_dir, state)
+        if int(state.step) != saved["step"]:
+            raise ValueError(f"the checkpoint in {checkpoint_dir} is inconsistent: its weights are at step "
+                             f"{int(state.step)}, its record at step {saved['step']} (a run killed between the "
+                             "two writes); use another directory")
         history.update({name: saved[name] for name in history if name in saved})
         jobs = list(saved.get("jobs", []))
         resumed_from = int(state.step)
@@ -335,7 +345,7 @@ def fit(
     done = int(state.step)
     if validation is not None and not history["validation_steps"]:  # the initial weights compete too
         state = validate(state)
-    if done < config.steps:
+    if done < config.steps and config.count_flops:
         flops_key = (loss_fn, static["config"], n, batch_sharding, _program_key(state.params, rest, data, key))
         if flops_key not in _FLOPS_CACHE:
             def loss_of(params, rest_arrays, data, key, step):
@@ -344,8 +354,10 @@ def fit(
             _FLOPS_CACHE[flops_key] = _flops(jax.value_and_grad(loss_of), state.params, rest_arrays, data, key,
                                              state.step)
         flops_per_step = _FLOPS_CACHE[flops_key]
-    else:  # nothing left to train: report the last call that trained
+    elif done >= config.steps:  # nothing left to train: report the last call that trained
         flops_per_step = jobs[-1]["flops_per_step"] if jobs else None
+    else:
+        flops_per_step = None
 
     from tqdm.auto import tqdm
 
@@ -355,13 +367,15 @@ def fit(
                device=f"{device.platform}: {device.device_kind}")
     start = time.perf_counter()
     first_done = done
+    checkpointed = done
     with tqdm(total=config.steps, initial=done, disable=not config.progress, desc="training", unit="step") as bar:
         while done < config.steps:
             chunk = min(config.steps_per_call, config.steps - done)
             new_state, loss = run(state, chunk)
             loss = float(loss)
             if not np.isfinite(loss):
-                where = f"; the last good checkpoint (step {done}) is in {checkpoint_dir}" if checkpoint_dir else ""
+                where = (f"; the last good checkpoint (step {checkpointed}) is in {checkpoint_dir}"
+                         if checkpoint_dir is not None and checkpointed else "")
                 raise FloatingPointError(f"training loss became {loss} between steps {done} and {done + chunk}{where}")
             state, done = new_state, done + chunk
             postfix = dict(loss=f"{loss:.4g}")
@@ -376,8 +390,10 @@ def fit(
             job.update(last_step=done, wall_time_s=elapsed)
             history["loss_steps"].append(done)
             history["loss"].append(loss)
-            if checkpoint_dir is not None and (done % config.checkpoint_every == 0 or done == config.steps):
+            reached = done // config.checkpoint_every > (done - chunk) // config.checkpoint_every
+            if checkpoint_dir is not None and (reached or done == config.steps):
                 _save(checkpoint_dir, state, history, config, jobs + [job])
+                checkpointed = done
             bar.update(chunk)
             bar.set_postfix(**postfix, examples_per_s=f"{(done - resumed_from) * config.batch_size / elapsed:.3g}")
             if callback is not None:

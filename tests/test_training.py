@@ -92,8 +92,6 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 def test_bad_configs_and_data():
-    with pytest.raises(ValueError, match="checkpoint_every"):
-        training.FitConfig(steps=10, batch_size=4, steps_per_call=3, checkpoint_every=10)
     with pytest.raises(ValueError, match="compute_dtype"):
         training.FitConfig(steps=10, batch_size=4, compute_dtype="float16")
     model, data, loss_fn = regression_problem()
@@ -278,3 +276,41 @@ def test_every_training_job_is_recorded_across_resumes(tmp_path):
 def test_config_counts_must_be_integers_in_range(field, value):
     with pytest.raises(ValueError, match=f"FitConfig.{field} must be an integer"):
         training.FitConfig(**{**dict(steps=10, batch_size=4), field: value})
+
+
+def test_checkpoints_follow_calls_that_reach_a_multiple_of_checkpoint_every(tmp_path):
+    """Calls of 15 steps end at 15, 30, 45, 60: the ones reaching 20, 40 (and the last) checkpoint. A run
+    killed after the call ending at 45 resumes from 45 and ends as an uninterrupted run."""
+    model, data, loss_fn = regression_problem()
+    config = replace(CONFIG, steps_per_call=15, checkpoint_every=20)
+    reference = training.fit(loss_fn, model, data, config, key=jax.random.key(1))
+    saved_at = []
+
+    def kill_at_45(step, loss):
+        saved_at.append(json.loads((tmp_path / training.METADATA).read_text())["step"]
+                        if (tmp_path / training.METADATA).exists() else None)
+        if step == 45:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(loss_fn, model, data, config, key=jax.random.key(1), checkpoint_dir=tmp_path, callback=kill_at_45)
+    assert saved_at == [None, 30, 45]
+    resumed = training.fit(loss_fn, model, data, config, key=jax.random.key(1), checkpoint_dir=tmp_path)
+    assert resumed.resumed_from == 45
+    for u, v in zip(leaves(reference.model), leaves(resumed.model)):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_checkpoints_resume_across_added_settings_and_refuse_torn_ones(tmp_path):
+    model, data, loss_fn = regression_problem()
+    killed_at_step_40(tmp_path)
+    metadata = json.loads((tmp_path / training.METADATA).read_text())
+    # A checkpoint written before `loop` and `count_flops` existed resumes (their defaults count).
+    old = {**metadata, "config": {k: v for k, v in metadata["config"].items() if k not in ("loop", "count_flops")}}
+    (tmp_path / training.METADATA).write_text(json.dumps(old))
+    assert training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1), checkpoint_dir=tmp_path,
+                        callback=lambda step, loss: None).resumed_from == 40
+    # Weights and record from different steps (a kill between the two writes) are refused.
+    (tmp_path / training.METADATA).write_text(json.dumps({**metadata, "step": 20}))
+    with pytest.raises(ValueError, match="inconsistent: its weights are at step 60, its record at step 20"):
+        training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1), checkpoint_dir=tmp_path)
