@@ -31,7 +31,7 @@ import numpy as np
 
 from kellynotes import entropy, experiments, results, sampling, store, training
 from kellynotes.sde import VPSDE
-from kellynotes.unet import UNet, UNetConfig
+from kellynotes.unet import UNet
 
 SHAPES = {"digits": (8, 8, 1), "mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 
@@ -39,32 +39,29 @@ SHAPES = {"digits": (8, 8, 1), "mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1
 def measure(preset: str, steps: int, estimate_samples: int) -> dict:
     config = experiments.NeuralEntropyConfig.for_dataset(preset)
     shape = SHAPES[preset]
-    unet_config = UNetConfig(shape, num_classes=10, channels=config.channels,
-                             channel_multipliers=config.channel_multipliers,
-                             attention_resolutions=config.attention_resolutions,
-                             blocks_per_level=config.blocks_per_level, groups=min(8, config.channels // 2))
-    network = UNet(unet_config, key=jax.random.key(0))
+    model_config = config.model
+    network = UNet(model_config.unet(shape, num_classes=10), key=jax.random.key(0))
     sde = VPSDE()
     rng = np.random.default_rng(0)
     dim = int(np.prod(shape))
     images = rng.uniform(-1, 1, size=(2048, dim)).astype(np.float32)
     labels = rng.integers(0, 10, size=2048).astype(np.int32)
     per_call = max(steps // 4, 1)
-    fit_config = replace(config.fit, steps=4 * per_call, steps_per_call=per_call, checkpoint_every=per_call,
+    fit_config = replace(model_config.fit, steps=4 * per_call, steps_per_call=per_call, checkpoint_every=per_call,
                          warmup_steps=1, progress=False)
 
     def loss_fn(model, batch, key):
-        return entropy.denoising_loss(model, sde, batch["x"], batch["y"], key, s_min=config.s_min, label_dropout=0.2)
+        return entropy.denoising_loss(model, sde, batch["x"], batch["y"], key, s_min=model_config.s_min, label_dropout=0.2)
 
     fitted = training.fit(loss_fn, network, {"x": images, "y": labels}, fit_config, key=jax.random.key(1))
     report = store.device_report(fitted, fit_config.compute_dtype)
     steady_step_s = fit_config.batch_size / fitted.steady_examples_per_s
-    model = entropy.EntropyModel(fitted.ema_model, sde, config.s_min)
+    model = entropy.EntropyModel(fitted.ema_model, sde, model_config.s_min)
     x, y = jnp.asarray(images[:256]), jnp.asarray(labels[:256])
 
     def estimate():
         value = entropy.neural_entropy(model.entropy_field, sde, x, key=jax.random.key(2), y=y,
-                                       num_samples=estimate_samples, s_min=config.s_min)
+                                       num_samples=estimate_samples, s_min=model_config.s_min)
         return value.value
 
     start = time.perf_counter()
@@ -75,11 +72,11 @@ def measure(preset: str, steps: int, estimate_samples: int) -> dict:
     estimate_s = time.perf_counter() - start
     start_noise = jax.random.normal(jax.random.key(3), (16, dim))
     start = time.perf_counter()
-    flow = sampling.probability_flow(model.entropy_field, sde, start_noise, y=jnp.arange(16) % 10, s_end=config.s_min)
+    flow = sampling.probability_flow(model.entropy_field, sde, start_noise, y=jnp.arange(16) % 10, s_end=model_config.s_min)
     jax.block_until_ready(flow.x)
     sample_first = time.perf_counter() - start
     start = time.perf_counter()
-    flow = sampling.probability_flow(model.entropy_field, sde, start_noise, y=jnp.arange(16) % 10, s_end=config.s_min)
+    flow = sampling.probability_flow(model.entropy_field, sde, start_noise, y=jnp.arange(16) % 10, s_end=model_config.s_min)
     jax.block_until_ready(flow.x)
     sample_s = time.perf_counter() - start
     return dict(preset=preset, batch=fit_config.batch_size, dtype=fit_config.compute_dtype,

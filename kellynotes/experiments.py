@@ -42,14 +42,8 @@ __all__ = ["NeuralEntropyConfig", "run_neural_entropy", "run_neural_entropy_from
 class NeuralEntropyConfig:
     dataset: str = "digits"
     name: str = ""  # artifact name; defaults to "neural-entropy-<dataset>"
-    channels: int = 16
-    channel_multipliers: tuple[int, ...] = (1, 2)
-    attention_resolutions: tuple[int, ...] = (4,)
-    blocks_per_level: int = 1
-    fit: training.FitConfig = field(default_factory=lambda: training.FitConfig(
-        steps=4000, batch_size=64, learning_rate=1e-3, warmup_steps=200, steps_per_call=100, checkpoint_every=500))
-    label_dropout: float = 0.5  # the measured digits default (kellynotes.images.ImageModelConfig)
-    s_min: float = 1e-3
+    #: The U-Net and its training (defaults: the digits model measured on a CPU).
+    model: images.ImageModelConfig = field(default_factory=images.ImageModelConfig)
     estimate_images: int = 360  # held-out images used by the estimators
     # the totals, the bounded estimate, the loss gap and the posterior along the noise
     label_information: images.LabelInformationConfig = field(default_factory=images.LabelInformationConfig)
@@ -75,15 +69,15 @@ class NeuralEntropyConfig:
                              rate_samples=2048, samples_per_class=8, guidance_weights=(0.0, 1.0, 3.0))
         presets = {
             "digits": {},
-            "mnist": dict(channels=32, channel_multipliers=(1, 2, 4), attention_resolutions=(7,), blocks_per_level=2,
-                          fit=training.FitConfig(steps=20_000, batch_size=256, learning_rate=5e-4, warmup_steps=500,
-                                                 steps_per_call=500, checkpoint_every=2000,
-                                                 compute_dtype="bfloat16"), **gpu_estimates),
-            "cifar10": dict(channels=64, channel_multipliers=(1, 2, 2, 2), attention_resolutions=(16,),
-                            blocks_per_level=2,
-                            fit=training.FitConfig(steps=20_000, batch_size=128, learning_rate=5e-4,
-                                                   warmup_steps=500, steps_per_call=250, checkpoint_every=1000,
-                                                   compute_dtype="bfloat16"),
+            "mnist": dict(model=images.ImageModelConfig(
+                channels=32, channel_multipliers=(1, 2, 4), attention_resolutions=(7,), blocks_per_level=2,
+                fit=training.FitConfig(steps=20_000, batch_size=256, learning_rate=5e-4, warmup_steps=500,
+                                       steps_per_call=500, checkpoint_every=2000, compute_dtype="bfloat16")),
+                          **gpu_estimates),
+            "cifar10": dict(model=images.ImageModelConfig(
+                channels=64, channel_multipliers=(1, 2, 2, 2), attention_resolutions=(16,), blocks_per_level=2,
+                fit=training.FitConfig(steps=20_000, batch_size=128, learning_rate=5e-4, warmup_steps=500,
+                                       steps_per_call=250, checkpoint_every=1000, compute_dtype="bfloat16")),
                             **{**gpu_estimates, "label_information": replace(gpu_information, total_batch_size=1024,
                                                                              batch_size=8)}),
         }
@@ -94,19 +88,12 @@ class NeuralEntropyConfig:
 
     def quick(self) -> "NeuralEntropyConfig":
         """A few-step version for tests and smoke runs (its numbers mean nothing)."""
-        return replace(self, name=self.artifact_name + "-quick",
-                       fit=replace(self.fit, steps=20, batch_size=16, steps_per_call=10, checkpoint_every=10,
-                                   warmup_steps=2),
-                       channels=16, estimate_images=64, label_information=self.label_information.quick(),
+        model = replace(self.model, channels=16, fit=replace(self.model.fit, steps=20, batch_size=16,
+                                                             steps_per_call=10, checkpoint_every=10, warmup_steps=2))
+        return replace(self, name=self.artifact_name + "-quick", model=model, estimate_images=64,
+                       label_information=self.label_information.quick(),
                        reference_classifier=self.reference_classifier.quick(),
                        rate_points=4, rate_samples=64, samples_per_class=1, guidance_weights=(0.0, 2.0))
-
-    def image_model(self) -> images.ImageModelConfig:
-        """The U-Net and its training, as :func:`kellynotes.images.fit_image_model` takes them."""
-        return images.ImageModelConfig(channels=self.channels, channel_multipliers=self.channel_multipliers,
-                                       attention_resolutions=self.attention_resolutions,
-                                       blocks_per_level=self.blocks_per_level, fit=self.fit,
-                                       label_dropout=self.label_dropout, s_min=self.s_min)
 
 
 # Read once, when the experiment code is imported: the commit of the code that runs, even if
@@ -131,7 +118,7 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
     x_test = images.to_vectors(test_images)
     sde = VPSDE()
     model, fitted = images.fit_image_model(key_model, key_fit, train_set.images, train_set.labels,
-                                           num_classes=num_classes, config=config.image_model(), sde=sde,
+                                           num_classes=num_classes, config=config.model, sde=sde,
                                            checkpoint_dir=checkpoint_dir, progress=progress)
     field_fn = model.entropy_field
 
@@ -150,11 +137,11 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
     minde_train = entropy.mutual_information_minde(
         field_fn, sde, x_train[: config.estimate_images], train_set.labels[: config.estimate_images],
         key=jax.random.fold_in(key_estimate, 3), num_samples=config.label_information.num_samples,
-        s_min=config.s_min, batch_size=config.label_information.total_batch_size)
+        s_min=config.model.s_min, batch_size=config.label_information.total_batch_size)
     timings["label_information_s"] = time.perf_counter() - clock
     keys = jax.random.split(key_estimate, 6)
     clock = time.perf_counter()
-    s_grid = np.geomspace(config.s_min, sde.T, config.rate_points)
+    s_grid = np.geomspace(config.model.s_min, sde.T, config.rate_points)
     rates = dict(
         rate_x=entropy.neural_entropy_rate(field_fn, sde, x_test, s_grid, key=keys[3],
                                            samples_per_point=config.rate_samples),
@@ -171,11 +158,11 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
     labels = jnp.repeat(jnp.arange(num_classes), per_class)
     start_noise = jax.random.normal(key_sample, (labels.shape[0], x_train.shape[1]))
     grids = {}
-    unconditional = sampling.probability_flow(field_fn, sde, start_noise, s_end=config.s_min)
+    unconditional = sampling.probability_flow(field_fn, sde, start_noise, s_end=config.model.s_min)
     grids["samples_unconditional"] = store.to_uint8(unconditional.x).reshape(-1, height, width, channels)
     for w in config.guidance_weights:
         guided = sampling.probability_flow(guidance.guided_field(field_fn, w), sde, start_noise, y=labels,
-                                           s_end=config.s_min)
+                                           s_end=config.model.s_min)
         grids[f"samples_w{w:g}"] = store.to_uint8(guided.x).reshape(-1, height, width, channels)
 
     timings["sampling_s"] = time.perf_counter() - clock
@@ -192,7 +179,7 @@ def run_neural_entropy(config: NeuralEntropyConfig, results_dir, *, checkpoint_d
                      images_for_estimates=int(x_test.shape[0]), units="nats",
                      guidance_weights=list(config.guidance_weights), sample_labels=np.asarray(labels).tolist()),
         training=dict(loss_steps=fitted.loss_steps.tolist(), loss=fitted.loss.tolist(),
-                      resumed_from=fitted.resumed_from, **store.device_report(fitted, config.fit.compute_dtype)),
+                      resumed_from=fitted.resumed_from, **store.device_report(fitted, config.model.fit.compute_dtype)),
         timings={name: round(value, 2) for name, value in timings.items()},
         provenance=store.provenance(wall),
     )
@@ -233,7 +220,7 @@ def run_neural_entropy_from_arguments(args) -> int:
     :func:`kellynotes.cli.add_run_arguments` and print the totals; returns the exit status."""
     config = NeuralEntropyConfig.for_dataset(args.dataset)
     if args.steps is not None:
-        config = replace(config, fit=replace(config.fit, steps=args.steps))
+        config = replace(config, model=replace(config.model, fit=replace(config.model.fit, steps=args.steps)))
     if args.quick:
         config = config.quick()
     path = run_neural_entropy(config, args.results, checkpoint_dir=args.checkpoints, data_root=args.data_root,

@@ -56,6 +56,13 @@ class ImageModelConfig:
     label_dropout: float = 0.5
     s_min: float = 1e-3
 
+    def unet(self, image_shape: tuple[int, int, int], num_classes: int) -> UNetConfig:
+        """The :class:`~kellynotes.unet.UNetConfig` of this model for images of ``image_shape`` (H, W, C)."""
+        return UNetConfig(tuple(image_shape), num_classes=num_classes, channels=self.channels,
+                          channel_multipliers=self.channel_multipliers,
+                          attention_resolutions=self.attention_resolutions, blocks_per_level=self.blocks_per_level,
+                          groups=min(8, self.channels // 2))
+
 
 def to_vectors(images: Float[Array, "N H W C"]) -> np.ndarray:
     """Images with pixels in [0, 1] as flat vectors in [-1, 1] (N, H·W·C), float32: what the models see."""
@@ -69,12 +76,7 @@ def fit_image_model(key_model: PRNGKeyArray, key_fit: PRNGKeyArray, images: Floa
                     progress: bool = False) -> tuple[entropy.EntropyModel, training.FitResult]:
     """Train the U-Net of ``config`` on ``images`` (pixels in [0, 1]) and ``labels``; returns the model
     with EMA weights and the training record (resumable through ``checkpoint_dir``)."""
-    height, width, channels = np.shape(images)[1:]
-    unet_config = UNetConfig((height, width, channels), num_classes=num_classes, channels=config.channels,
-                             channel_multipliers=config.channel_multipliers,
-                             attention_resolutions=config.attention_resolutions,
-                             blocks_per_level=config.blocks_per_level, groups=min(8, config.channels // 2))
-    network = UNet(unet_config, key=key_model)
+    network = UNet(config.unet(np.shape(images)[1:], num_classes), key=key_model)
 
     def loss_fn(network, batch, key):
         return entropy.denoising_loss(network, sde, batch["x"], batch["y"], key, s_min=config.s_min,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import store
 
-__all__ = ["CATALOG", "Entry", "RESULTS_DIR", "available", "entry", "load"]
+__all__ = ["CATALOG", "Entry", "RESULTS_DIR", "available", "entry", "load", "model_settings"]
 
 
 def _results_dir() -> Path:
@@ -83,3 +83,12 @@ def load(name: str, results_dir=None) -> tuple[dict, dict]:
     entry(name)
     folder = Path(results_dir) if results_dir is not None else RESULTS_DIR
     return store.load_artifact(folder / f"{name}.json")
+
+
+def model_settings(meta: dict) -> dict:
+    """The U-Net and training settings of a ``neural-entropy`` artifact, as a dict of
+    :class:`kellynotes.images.ImageModelConfig` (``channels``, ``fit``, ``label_dropout``, ``s_min``, ...).
+    Its ``config`` holds them under ``model``; artifacts written before that nesting (commit 7b9b130 and
+    earlier) hold the same fields at the top of ``config``."""
+    config = meta["config"]
+    return config["model"] if "model" in config else config

@@ -14,6 +14,8 @@ CURVES = ("rate_x", "rate_x_given_y", "rate_mutual_information")
 
 
 def _check_neural_entropy(meta, arrays):
+    model = results.model_settings(meta)  # either layout: nested under "model", or the earlier flat one
+    assert model["fit"]["steps"] > 0 and 0 < model["s_min"] < 1 and model["channels"] > 0
     for key in ESTIMATES:
         estimate = meta["results"][key]
         assert np.isfinite(estimate["value"]) and estimate["stderr"] >= 0 and estimate["num_samples"] >= 100

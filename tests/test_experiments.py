@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from kellynotes import cli, store
+from kellynotes import cli, images, results, store
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +20,9 @@ def artifact(tmp_path_factory):
 def test_quick_run_writes_a_complete_artifact(artifact):
     meta, arrays = store.load_artifact(artifact / "results" / "neural-entropy-digits-quick.json")
     assert meta["kind"] == "neural-entropy" and meta["config"]["dataset"] == "digits"
+    model = results.model_settings(meta)  # the model's settings, nested as NeuralEntropyConfig nests them
+    assert model == meta["config"]["model"] and model["fit"]["steps"] == 20
+    assert set(model) == set(images.ImageModelConfig.__dataclass_fields__)
     assert meta["provenance"]["package_version"] and meta["provenance"]["device"].startswith("cpu")
     for key in ("neural_entropy_x", "neural_entropy_x_given_y", "mutual_information_minde"):
         assert np.isfinite(meta["results"][key]["value"]) and meta["results"][key]["stderr"] >= 0
