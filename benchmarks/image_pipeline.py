@@ -120,7 +120,7 @@ def main(argv=None) -> int:
         peak = t.get("peak_flop_fraction")
         memory = t.get("peak_memory_bytes")
         steady = t.get("steady_examples_per_s", t.get("examples_per_s", float("nan")))
-        print(f"{item.name:30s} {meta['provenance']['device'][:24]:24s} {meta['config']['fit']['steps']:6d} "
+        print(f"{item.name:30s} {meta['provenance']['device'][:24]:24s} {results.model_settings(meta)['fit']['steps']:6d} "
               f"{timings.get('training_s', float('nan')):8.0f} {steady:8.0f} "
               f"{'-' if rate is None else f'{rate / 1e12:.2f}':>8s} {'-' if peak is None else f'{100 * peak:.1f}%':>8s} "
               f"{'-' if memory is None else f'{memory / 2**30:.1f}':>8s} "
