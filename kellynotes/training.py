@@ -185,7 +185,11 @@ def _save(checkpoint_dir: Path, state: _State, history: dict, config: FitConfig,
 # of the same architecture (weights, frozen arrays, data, PRNG key) as arguments, so a second
 # `fit` of a model of the same shape and loss (another seed, another split time tau) reuses
 # the first one's compilation instead of compiling again. Equinox's filter_jit hashes the rest
-# (loss function, config, static fields of the model, sharding) as the cache key.
+# (loss function, config, static fields of the model, sharding) as the cache key, so pass a loss
+# that compares equal across calls (a module-level function, a frozen dataclass). This matters
+# beyond compile time: each compiled program keeps its own memory maps (about 480 per vector
+# estimate when the data were closed over), and a few hundred estimates in one process then
+# reached the kernel's limit of 65,530 maps and crashed the JIT.
 
 
 def _step_loss(params, rest, data, key, step, *, loss_fn, config: FitConfig, num_examples: int, batch_sharding):
