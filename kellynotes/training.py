@@ -74,8 +74,8 @@ class FitConfig:
     #: per step on 2 cores), and scan otherwise. Both train the same weights up to float32 rounding, so
     #: a run may resume under the other.
     loop: str = "auto"
-    #: Count the FLOPs of one step with XLA's cost analysis (:attr:`FitResult.flops_per_step`): one extra
-    #: trace and lowering per new program.
+    #: Count the FLOPs of one step with XLA's cost analysis
+    #: (:attr:`kellynotes.training.FitResult.flops_per_step`): one extra trace and lowering per new program.
     count_flops: bool = True
     progress: bool = True
 
