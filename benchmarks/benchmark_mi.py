@@ -16,14 +16,14 @@ the mean and the largest absolute error over the tasks each estimator ran.
 import argparse
 import json
 import time
-from dataclasses import asdict, replace
+from dataclasses import MISSING, asdict, fields, replace
 from pathlib import Path
 
 import jax
 import numpy as np
 
 import kellynotes
-from kellynotes import api, marginals, store
+from kellynotes import api, entropy, marginals, store
 from kellynotes.figures import information
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +51,7 @@ def measure(task: dict, config: api.VectorInformationConfig) -> dict:
                 dim_y=int(task["y"].shape[1]), truth=task["truth"], value=result.value, stderr=result.stderr,
                 train_value=result.train_estimate.value, warnings=list(result.warnings),
                 kept_steps=[int(t.selected_step) for t in result.training],
+                trained_steps=[int(t.loss_steps[-1]) for t in result.training],
                 gaussian_baseline=result.settings["gaussian_baseline"],
                 seconds=time.perf_counter() - start, peers=task["peers"])
 
@@ -60,6 +61,8 @@ def same_settings(stored: dict, config: api.VectorInformationConfig) -> bool:
     before whitening (or the baseline) existed did not whiten (or fit one); under ``whiten="auto"`` they still count if no sampled
     task has a flattened variable (then "auto" whitens nothing and computes the very same thing)."""
     stored = {"whiten": False, "baseline": "none", **stored}  # options added since: their old behaviour
+    train_defaults = {f.name: f.default for f in fields(entropy.TrainConfig) if f.default is not MISSING}
+    stored["train"] = {**train_defaults, **stored["train"]}  # training settings added since: their defaults
     wanted = json.loads(json.dumps(asdict(config)))
     if stored == wanted:
         return True
@@ -107,19 +110,31 @@ def main() -> None:
                         help="TrainConfig.label_dropout (a value other than the default is a variant)")
     parser.add_argument("--warmup-steps", type=int, default=api.VectorInformationConfig().train.warmup_steps,
                         help="TrainConfig.warmup_steps (a value other than the default is a variant)")
+    parser.add_argument("--residual", choices=["yes", "no"],
+                        default="yes" if api.VectorInformationConfig().train.residual else "no",
+                        help="TrainConfig.residual, the network's body (a value other than the default is a variant)")
+    parser.add_argument("--patience", type=int, default=api.VectorInformationConfig().train.patience or 0,
+                        help="TrainConfig.patience in steps, 0 for none (a value other than the default is a variant)")
     parser.add_argument("--baseline", choices=list(api.BASELINES), default=api.VectorInformationConfig().baseline,
                         help="VectorInformationConfig.baseline (a value other than the default is a variant)")
+    parser.add_argument("--baseline-margin", type=float, default=api.VectorInformationConfig().baseline_margin,
+                        help="VectorInformationConfig.baseline_margin (a value other than the default is a variant)")
     args = parser.parse_args()
     default = api.VectorInformationConfig()
     config = replace(default, networks=args.networks,
                      train=replace(default.train, learning_rate=args.learning_rate, label_dropout=args.label_dropout,
-                                 warmup_steps=args.warmup_steps),
-                     whiten={"auto": "auto", "yes": True, "no": False}[args.whiten], baseline=args.baseline)
+                                 warmup_steps=args.warmup_steps, residual=args.residual == "yes",
+                                 patience=args.patience or None),
+                     whiten={"auto": "auto", "yes": True, "no": False}[args.whiten], baseline=args.baseline,
+                     baseline_margin=args.baseline_margin)
     variant = (f"{args.networks}{'' if config.whiten == 'auto' else '-whitened' if config.whiten else '-unwhitened'}"
                f"{'' if args.learning_rate == default.train.learning_rate else f'-lr{args.learning_rate:g}'}"
                f"{'' if args.label_dropout == default.train.label_dropout else f'-dropout{args.label_dropout:g}'}"
                f"{'' if args.warmup_steps == default.train.warmup_steps else f'-warmup{args.warmup_steps}'}"
-               f"{'' if args.baseline == default.baseline else f'-{args.baseline}-baseline'}")
+               f"{'' if config.train.residual == default.train.residual else f'-residual-{args.residual}'}"
+               f"{'' if config.train.patience == default.train.patience else f'-patience{args.patience}'}"
+               f"{'' if args.baseline == default.baseline else f'-{args.baseline}-baseline'}"
+               f"{'' if args.baseline_margin == default.baseline_margin else f'-margin{args.baseline_margin:g}'}")
     artifact_path = ARTIFACT if config == api.VectorInformationConfig() else SAMPLES.parent / f"benchmark-mi-{variant}.json"
     stored = json.loads(artifact_path.read_text()) if artifact_path.exists() else None
     same = stored is not None and same_settings(stored["config"]["estimate"], config)

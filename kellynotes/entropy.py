@@ -55,6 +55,7 @@ __all__ = [
     "TrainConfig",
     "TrainingResult",
     "denoising_loss",
+    "denoising_losses",
     "mutual_information_entropy_difference",
     "mutual_information_minde",
     "mutual_information_rate",
@@ -62,6 +63,7 @@ __all__ = [
     "neural_entropy_rate",
     "train",
     "validation_loss",
+    "validation_losses_per_pair",
 ]
 
 EntropyField = Callable[..., Float[Array, "N D"]]
@@ -86,6 +88,7 @@ class TrainConfig(FitConfig):
     width: int = 128
     depth: int = 3
     num_fourier: int = 16
+    residual: bool = False  # the network's body: plain MLP, or pre-norm residual blocks (kellynotes.nets)
     label_dropout: float = 0.5
     s_min: float = 1e-3
     time_sampling: str = "log_snr"  # or "uniform" (20x noisier; kept for comparison)
@@ -178,7 +181,7 @@ def _sample_times(sde: VPSDE, key, shape, s_min: float, time_sampling: str):
     return s, jnp.full(shape, sde.T - s_min)
 
 
-def denoising_loss(
+def denoising_losses(
     network: EntropyMLP,
     sde: VPSDE,
     x0: Float[Array, "B D"],
@@ -189,8 +192,9 @@ def denoising_loss(
     label_dropout: float = 0.0,
     time_sampling: str = "log_snr",
     weighting: str = "likelihood",
-) -> Float[Array, ""]:
-    r"""Monte Carlo estimate of the denoising entropy-matching objective (Eqs. 33, 43), in nats.
+) -> Float[Array, " B"]:
+    r"""The one-draw Monte Carlo estimate, per example, of the denoising entropy-matching objective
+    (Eqs. 33, 43), in nats; :func:`denoising_loss` is their mean.
 
     $\mathcal L = \int_{s_{\min}}^T ds\,\lambda(s)\,\mathbb E\|\mathbf e_\theta(\tilde{\mathbf x}_s, s;\mathbf y) -
     \tilde{\mathbf x}_s + \mathbf z/\sqrt{1-\alpha}\|^2$.
@@ -212,8 +216,14 @@ def denoising_loss(
         keep = jax.random.bernoulli(key_drop, 1.0 - label_dropout, (batch,))
         u = jax.vmap(network)(x_s, log_snr, y, keep)
     lam = 0.5 * sde.beta(s) if weighting == "likelihood" else jnp.ones_like(s)
-    per_example = weight * lam / sde.variance(s) * jnp.sum((u - target) ** 2, axis=-1)
-    return jnp.mean(per_example)
+    return weight * lam / sde.variance(s) * jnp.sum((u - target) ** 2, axis=-1)
+
+
+def denoising_loss(network: EntropyMLP, sde: VPSDE, x0: Float[Array, "B D"], y, key: PRNGKeyArray,
+                   **options) -> Float[Array, ""]:
+    r"""The denoising entropy-matching objective (Eqs. 33, 43), nats: the mean over the batch of
+    :func:`denoising_losses` (same arguments)."""
+    return jnp.mean(denoising_losses(network, sde, x0, y, key, **options))
 
 
 # --------------------------------------------------------------------------- #
@@ -250,7 +260,28 @@ def validation_loss(network: EntropyMLP, sde: VPSDE, x, y, key: PRNGKeyArray, *,
     return loss
 
 
-def tiled_validation_pairs(x_val, y_val=None):
+def validation_losses_per_pair(network: EntropyMLP, sde: VPSDE, x, y, key: PRNGKeyArray, *, s_min: float,
+                               time_sampling: str = "log_snr", weighting: str = "likelihood",
+                               unconditional_branch: bool = True) -> Float[Array, " N"]:
+    r"""What :func:`validation_loss` averages, per validation pair: ``x`` and ``y`` (N pairs) are repeated
+    in whole copies to at least ``VALIDATION_EVALUATIONS`` rows, as :func:`train` does for its
+    validation, evaluated on the draws ``key`` gives there, and each pair's losses are averaged over
+    its copies. Their mean is what :func:`train` scores with the same key (up to float rounding);
+    their spread gives the standard error of a difference between two fields evaluated on the same
+    pairs and draws."""
+    n = x.shape[0]
+    x, y = _tiled_validation_pairs(x, y)
+    options = dict(s_min=s_min, time_sampling=time_sampling, weighting=weighting)
+    if y is None:
+        losses = denoising_losses(network, sde, x, None, key, **options)
+    else:
+        losses = denoising_losses(network, sde, x, y, key, label_dropout=0.0, **options)
+        if unconditional_branch:
+            losses = losses + denoising_losses(network, sde, x, y, key, label_dropout=1.0, **options)
+    return jnp.mean(losses.reshape(-1, n), axis=0)  # whole copies: pair i sits at rows i, i + n, ...
+
+
+def _tiled_validation_pairs(x_val, y_val=None):
     r"""The validation pairs repeated (whole copies) to at least :data:`VALIDATION_EVALUATIONS` rows, so
     a validation loss averages over enough draws of $(s, \mathbf z)$ however few pairs there are."""
     repeats = -(-VALIDATION_EVALUATIONS // x_val.shape[0])
@@ -327,7 +358,8 @@ def train(
     x, y = montecarlo.as_device_arrays(x, y)
     key_net, key_train = jax.random.split(key)
     network = EntropyMLP(x.shape[1], key=key_net, width=config.width, depth=config.depth,
-                         num_fourier=config.num_fourier, condition=_condition_spec(y))
+                         num_fourier=config.num_fourier, condition=_condition_spec(y),
+                         residual=config.residual)
     if baseline is not None:
         if y is not None and jnp.issubdtype(y.dtype, jnp.integer):
             raise ValueError("a Gaussian baseline needs continuous y (N, D_Y), not integer labels")
@@ -340,7 +372,7 @@ def train(
         x_val, y_val = montecarlo.as_device_arrays(*validation)
         if x_val.shape[1:] != x.shape[1:] or (y is None) != (y_val is None):
             raise ValueError(f"validation pairs must match the training pairs: x {x_val.shape} vs {x.shape}")
-        x_val, y_val = tiled_validation_pairs(x_val, y_val)
+        x_val, y_val = _tiled_validation_pairs(x_val, y_val)
         key_train, key_validation = jax.random.split(key_train)
         options = validation_options(config)
 

@@ -10,6 +10,13 @@ the equilibrium part taken out, $\hat{\boldsymbol\epsilon} = \sqrt{1-\alpha}\,\t
 information: it is the exact model of $p_d = p_{\rm eq}$ (the entropy-matching thought
 experiment of Sec. 3).
 
+Two bodies: a plain MLP (``depth`` SiLU layers of ``width``), or with ``residual=True`` a first
+layer followed by ``depth - 1`` pre-norm residual blocks $\mathbf h \leftarrow \mathbf h +
+W\,\mathrm{silu}(\mathrm{LayerNorm}(\mathbf h))$ and a normalised read-out. The residual body
+learns dependence that bends the coordinates faster at the same learning rate (on the spirals of
+benchmark-mi, 5 x 5, after 10,000 steps: -0.03 nats off against -0.21; benchmarks/README.md), for
+about 40 % more work per step.
+
 Time enters through Fourier features of the log-SNR $\lambda(s)$. Conditioning is
 optional: a continuous vector $\mathbf y$ or an integer label. A learned *null*
 input stands for "no condition", so one network gives both $\mathbf e(\mathbf x, s; \mathbf y)$
@@ -39,24 +46,28 @@ def fourier_features(log_snr: Float[Array, ""], num: int) -> Float[Array, " 2*nu
 
 
 class EntropyMLP(eqx.Module):
-    """MLP for the scaled entropy field ``u(x, log_snr; y)`` of one data vector.
+    r"""MLP for the scaled entropy field ``u(x, log_snr; y)`` of one data vector.
 
-    ``condition`` is ``None`` (unconditional), ``("vector", D_Y)`` or ``("label", num_classes)``.
+    ``condition`` is ``None`` (unconditional), ``("vector", D_Y)`` or ``("label", num_classes)``;
+    ``residual`` picks the body (module docstring). Either body starts at $\mathbf u = 0$.
     Call it on a single example; ``jax.vmap`` it over a batch.
     """
 
     layers: list
+    norms: list
     null_condition: Array | None
     label_embedding: Array | None
     condition_kind: str = eqx.field(static=True)
     num_fourier: int = eqx.field(static=True)
+    residual: bool = eqx.field(static=True)
 
     def __init__(self, dim_x: int, *, key: PRNGKeyArray, width: int = 128, depth: int = 3,
-                 num_fourier: int = 16, condition: tuple[str, int] | None = None):
+                 num_fourier: int = 16, condition: tuple[str, int] | None = None, residual: bool = False):
         if dim_x < 1 or width < 1 or depth < 1:
             raise ValueError(f"dim_x, width and depth must be positive, got {dim_x}, {width}, {depth}")
         keys = jax.random.split(key, depth + 2)
         self.num_fourier = num_fourier
+        self.residual = residual
         cond_dim = 0
         self.null_condition = None
         self.label_embedding = None
@@ -83,6 +94,8 @@ class EntropyMLP(eqx.Module):
         last = eqx.tree_at(lambda layer: (layer.weight, layer.bias), last,
                            (jnp.zeros_like(last.weight), jnp.zeros_like(last.bias)))
         self.layers.append(last)
+        # residual: one norm per block and one before the read-out
+        self.norms = [eqx.nn.LayerNorm(width) for _ in range(depth)] if residual else []
 
     @property
     def conditional(self) -> bool:
@@ -110,6 +123,11 @@ class EntropyMLP(eqx.Module):
                 use_condition = False
             parts.append(self._condition_input(y, jnp.asarray(use_condition)))
         h = jnp.concatenate(parts)
+        if self.residual:
+            h = self.layers[0](h)
+            for layer, norm in zip(self.layers[1:-1], self.norms[:-1]):
+                h = h + layer(jax.nn.silu(norm(h)))
+            return self.layers[-1](jax.nn.silu(self.norms[-1](h)))
         for layer in self.layers[:-1]:
             h = jax.nn.silu(layer(h))
         return self.layers[-1](h)

@@ -66,6 +66,10 @@ class FitConfig:
     gradient_clip: float = 1.0
     ema_decay: float = 0.999
     steps_per_call: int = 100  # steps between progress updates, checks and validation
+    #: With validation: stop once this many steps have passed since the lowest validation loss so far
+    #: (checked after each call; ``None``: train all ``steps``). The learning-rate schedule still
+    #: runs over ``steps``, so a run that stops early trained exactly as the full run up to there.
+    patience: int | None = None
     checkpoint_every: int = 1000  # checkpoint after the call that reaches each multiple of it
     compute_dtype: str = "float32"  # or "bfloat16"
     #: How the steps of a call run: ``"scan"`` (one compiled ``lax.scan``), ``"steps"`` (one compiled step
@@ -83,6 +87,8 @@ class FitConfig:
         name = type(self).__name__
         check.count_fields(self, ("steps", "batch_size", "steps_per_call", "checkpoint_every"))
         check.count_fields(self, ("warmup_steps",), minimum=0)
+        if self.patience is not None:
+            check.count_fields(self, ("patience",))
         if not self.learning_rate > 0:
             raise ValueError(f"{name}.learning_rate must be positive, got {self.learning_rate}")
         if self.compute_dtype not in ("float32", "bfloat16"):
@@ -269,7 +275,9 @@ def fit(
       ``model``) that picks the weights to train; every other array of ``model`` is held fixed.
     - ``validation``: ``validation(model) -> scalar`` (``None``: no validation), a loss of the current
       (not the EMA) weights on held-out data, evaluated before the first step and after each compiled
-      call; the weights with the lowest are kept (the later on a tie). Pass a compiled function.
+      call; the weights with the lowest are kept (the later on a tie). Pass a compiled function. With
+      ``config.patience``, training stops once that many steps have passed without a new lowest
+      (``loss_steps[-1]`` is then below ``config.steps``; a resumed run that had stopped trains no further).
 
     **Returns:** a :class:`FitResult`: the final, EMA and best models, the loss and validation curves,
     throughput and the record of every job that trained it.
@@ -346,6 +354,10 @@ def fit(
             return eqx.tree_at(lambda s: s.best, state, state.params)
         return state
 
+    def out_of_patience(done: int) -> bool:
+        return validation is not None and config.patience is not None and \
+            done - history["selected_step"] >= config.patience
+
     done = int(state.step)
     if validation is not None and not history["validation_steps"]:  # the initial weights compete too
         state = validate(state)
@@ -373,7 +385,7 @@ def fit(
     first_done = done
     checkpointed = done
     with tqdm(total=config.steps, initial=done, disable=not config.progress, desc="training", unit="step") as bar:
-        while done < config.steps:
+        while done < config.steps and not out_of_patience(done):
             chunk = min(config.steps_per_call, config.steps - done)
             new_state, loss = run(state, chunk)
             loss = float(loss)
@@ -395,7 +407,7 @@ def fit(
             history["loss_steps"].append(done)
             history["loss"].append(loss)
             reached = done // config.checkpoint_every > (done - chunk) // config.checkpoint_every
-            if checkpoint_dir is not None and (reached or done == config.steps):
+            if checkpoint_dir is not None and (reached or done == config.steps or out_of_patience(done)):
                 _save(checkpoint_dir, state, history, config, jobs + [job])
                 checkpointed = done
             bar.update(chunk)

@@ -20,9 +20,10 @@ def standard_normal_model():
     return x, entropy.train(jax.random.key(0), x, config=QUICK)
 
 
-def test_untrained_network_stores_no_information():
-    # The last layer starts at zero: u = 0 is the exact model of p_d = p_eq.
-    network = EntropyMLP(4, key=jax.random.key(0), condition=("vector", 2))
+@pytest.mark.parametrize("residual", [False, True])
+def test_untrained_network_stores_no_information(residual):
+    # The last layer starts at zero: u = 0 is the exact model of p_d = p_eq (either body).
+    network = EntropyMLP(4, key=jax.random.key(0), condition=("vector", 2), residual=residual)
     model = entropy.EntropyModel(network, SDE, 1e-3)
     x = np.random.default_rng(0).normal(size=(500, 4))
     y = np.random.default_rng(1).normal(size=(500, 2))

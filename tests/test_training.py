@@ -187,6 +187,30 @@ def test_validation_keeps_the_weights_with_the_lowest_validation_loss():
         np.testing.assert_array_equal(u, v)
 
 
+def test_patience_stops_after_that_many_steps_without_a_new_lowest(tmp_path):
+    model, data, loss_fn = regression_problem()
+    validation = held_out_loss()
+    full = training.fit(loss_fn, model, data, CONFIG, key=jax.random.key(1), validation=validation)
+    # A validation loss that prefers the initial weights: nothing beats step 0, so a patience of 20
+    # steps stops after the call that reaches step 20.
+    stubborn = lambda m: -validation(m)  # noqa: E731
+    stopped = training.fit(loss_fn, model, data, replace(CONFIG, patience=20), key=jax.random.key(1),
+                           validation=stubborn, checkpoint_dir=tmp_path)
+    assert stopped.loss_steps[-1] == 20 and stopped.selected_step == 0
+    np.testing.assert_array_equal(stopped.validation_steps, [0, 10, 20])
+    np.testing.assert_array_equal(stopped.loss, full.loss[:2])  # the same steps up to there
+    # resuming a run that stopped trains no further
+    again = training.fit(loss_fn, model, data, replace(CONFIG, patience=20), key=jax.random.key(1),
+                         validation=stubborn, checkpoint_dir=tmp_path)
+    assert again.resumed_from == 20 and again.loss_steps[-1] == 20
+    # a patience longer than any stall changes nothing
+    patient = training.fit(loss_fn, model, data, replace(CONFIG, patience=60), key=jax.random.key(1),
+                           validation=validation)
+    assert patient.loss_steps[-1] == CONFIG.steps and patient.selected_step == full.selected_step
+    with pytest.raises(ValueError, match="FitConfig.patience must be an integer positive"):
+        replace(CONFIG, patience=0)
+
+
 def test_a_resumed_run_keeps_the_validation_history_and_best_weights(tmp_path):
     model, data, loss_fn = regression_problem()
     validation = held_out_loss()
