@@ -20,8 +20,8 @@ four protocols, i.e. four `VectorInformationConfig`s:
 * **one network**: one network with label dropout and the copula map of the marginals
   (`networks="one", marginals="rank_gaussian"`, the default before whitening was measured);
 * **whitened**: the same, then x and y each whitened (`whiten=True`, `marginals.whiten`);
-* **default**: `VectorInformationConfig()`, which trains at learning rate 1e-3 (the other three at
-  `TrainConfig`'s 3e-3, as their rows were measured), whitens a variable only if it is flattened
+* **default**: `VectorInformationConfig()`, which trains the residual body at learning rate 1e-3 (the
+  other three a plain MLP at `TrainConfig`'s 3e-3, as their rows were measured), whitens a variable only if it is flattened
   (`whiten="auto"`, `marginals.is_flattened`) and lets a fitted Gaussian compete with the network
   (`baseline="candidate"`); the row records which variables were whitened (``whitened``) and
   whether the Gaussian won (``gaussian_baseline``). The other three fit no Gaussian.
@@ -38,7 +38,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import MISSING, asdict, fields, replace
 from pathlib import Path
 
 import jax
@@ -65,13 +65,22 @@ PROTOCOLS = {
     # whiten="auto": whitens the flattened variables only; the Gaussian candidate
     "default": replace(_DEFAULT, train=replace(_DEFAULT.train, progress=False)),
 }
-# Settings added to VectorInformationConfig after rows were stored, with the behaviour those rows had.
-ADDED_SETTINGS = dict(baseline="none")
+# Settings added to VectorInformationConfig after rows were stored, with the behaviour those rows had
+# (before baseline_margin existed, the lower validation loss won: a margin of 0).
+ADDED_SETTINGS = dict(baseline="none", baseline_margin=0.0)
+TRAIN_DEFAULTS = {f.name: f.default for f in fields(entropy.TrainConfig) if f.default is not MISSING}
 
 
 def same_config(row: dict, protocol: str) -> bool:
-    """Whether a stored row was measured with today's settings of its protocol."""
-    return {**ADDED_SETTINGS, **row["config"]} == json.loads(json.dumps(asdict(PROTOCOLS[protocol])))
+    """Whether a stored row was measured with today's settings of its protocol (settings added since
+    count with the behaviour the row had: training settings with their defaults; the margin only
+    where a Gaussian candidate was fitted)."""
+    stored = {**ADDED_SETTINGS, **row["config"]}
+    stored["train"] = {**TRAIN_DEFAULTS, **stored["train"]}
+    wanted = json.loads(json.dumps(asdict(PROTOCOLS[protocol])))
+    if stored["baseline"] != "candidate" and "baseline_margin" not in row["config"]:
+        stored["baseline_margin"] = wanted["baseline_margin"]  # no candidate, no margin
+    return stored == wanted
 
 
 def measure(sweep: str, lambda_delta: float, protocol: str) -> dict:
