@@ -60,7 +60,8 @@ def same_settings(stored: dict, config: api.VectorInformationConfig) -> bool:
     """Whether rows stored with the settings ``stored`` are those ``config`` would measure. Runs stored
     before whitening (or the baseline) existed did not whiten (or fit one); under ``whiten="auto"`` they still count if no sampled
     task has a flattened variable (then "auto" whitens nothing and computes the very same thing)."""
-    stored = {"whiten": False, "baseline": "none", **stored}  # options added since: their old behaviour
+    # options added since: their old behaviour
+    stored = {"whiten": False, "baseline": "none", "gaussian_patience": None, **stored}
     train_defaults = {f.name: f.default for f in fields(entropy.TrainConfig) if f.default is not MISSING}
     stored["train"] = {**train_defaults, **stored["train"]}  # training settings added since: their defaults
     wanted = json.loads(json.dumps(asdict(config)))
@@ -119,6 +120,9 @@ def main() -> None:
                         help="VectorInformationConfig.baseline (a value other than the default is a variant)")
     parser.add_argument("--baseline-margin", type=float, default=api.VectorInformationConfig().baseline_margin,
                         help="VectorInformationConfig.baseline_margin (a value other than the default is a variant)")
+    parser.add_argument("--gaussian-patience", type=int, default=api.VectorInformationConfig().gaussian_patience or 0,
+                        help="VectorInformationConfig.gaussian_patience in steps, 0 for none "
+                             "(a value other than the default is a variant)")
     args = parser.parse_args()
     default = api.VectorInformationConfig()
     config = replace(default, networks=args.networks,
@@ -126,7 +130,7 @@ def main() -> None:
                                  warmup_steps=args.warmup_steps, residual=args.residual == "yes",
                                  patience=args.patience or None),
                      whiten={"auto": "auto", "yes": True, "no": False}[args.whiten], baseline=args.baseline,
-                     baseline_margin=args.baseline_margin)
+                     baseline_margin=args.baseline_margin, gaussian_patience=args.gaussian_patience or None)
     variant = (f"{args.networks}{'' if config.whiten == 'auto' else '-whitened' if config.whiten else '-unwhitened'}"
                f"{'' if args.learning_rate == default.train.learning_rate else f'-lr{args.learning_rate:g}'}"
                f"{'' if args.label_dropout == default.train.label_dropout else f'-dropout{args.label_dropout:g}'}"
@@ -134,7 +138,8 @@ def main() -> None:
                f"{'' if config.train.residual == default.train.residual else f'-residual-{args.residual}'}"
                f"{'' if config.train.patience == default.train.patience else f'-patience{args.patience}'}"
                f"{'' if args.baseline == default.baseline else f'-{args.baseline}-baseline'}"
-               f"{'' if args.baseline_margin == default.baseline_margin else f'-margin{args.baseline_margin:g}'}")
+               f"{'' if args.baseline_margin == default.baseline_margin else f'-margin{args.baseline_margin:g}'}"
+               f"{'' if config.gaussian_patience == default.gaussian_patience else f'-gaussian-patience{args.gaussian_patience}'}")
     artifact_path = ARTIFACT if config == api.VectorInformationConfig() else SAMPLES.parent / f"benchmark-mi-{variant}.json"
     stored = json.loads(artifact_path.read_text()) if artifact_path.exists() else None
     same = stored is not None and same_settings(stored["config"]["estimate"], config)

@@ -9,7 +9,7 @@ r"""Estimate information in your own data with one call.
 
 **Vectors: held-out estimation.** The pairs are split (:func:`split_pairs`, by ``key``; or pass your
 own :class:`PairSplit`): the network trains on the training part, the weights kept are those with
-the lowest loss on the validation part (:func:`kellynotes.entropy.validation_loss`), and the
+the lowest loss on the validation part (:func:`kellynotes.entropy.validation_losses_per_pair`), and the
 estimate is made on the held-out part, which training never saw. MINDE on the training pairs is
 returned beside it: a network that has memorised its training pairs gives them a different
 value than new pairs (on new pairs, usually a larger one: its conditional field then points at
@@ -65,7 +65,6 @@ All values are in nats; results carry the trained model and the settings used.
 import time
 from dataclasses import asdict, dataclass, replace
 
-import equinox as eqx
 import jax
 import numpy as np
 from jaxtyping import PRNGKeyArray
@@ -187,6 +186,10 @@ class VectorInformationConfig:
     # the network replaces the Gaussian candidate only if its validation loss is lower by more than this
     # many standard errors of the paired difference (0: whichever is lower)
     baseline_margin: float = 1.0
+    # with the Gaussian candidate: stop a network's training once this many steps have passed without a
+    # new lowest validation loss while that loss is still above the Gaussian's on the same draws (the
+    # Gaussian would be kept); a network ahead of it trains all train.steps. None: no such stop.
+    gaussian_patience: int | None = 2500
     held_out_fraction: float = 0.2
     validation_fraction: float = 0.1
     num_samples: int = 200_000
@@ -203,6 +206,14 @@ class VectorInformationConfig:
         if self.marginals not in marginals.MARGINAL_TRANSFORMS:
             raise ValueError(f"marginals must be one of {marginals.MARGINAL_TRANSFORMS}, got {self.marginals!r}")
         _check_fractions(self.held_out_fraction, self.validation_fraction)
+        if self.gaussian_patience is not None and not (isinstance(self.gaussian_patience, int)
+                                                       and self.gaussian_patience >= 1):
+            raise ValueError(f"gaussian_patience must be a positive number of steps or None, "
+                             f"got {self.gaussian_patience!r}")
+        if self.gaussian_patience is not None and self.baseline == "candidate" and self.train.patience is not None:
+            raise ValueError(f"set train.patience ({self.train.patience}, stops whatever the Gaussian's loss) or "
+                             f"gaussian_patience ({self.gaussian_patience}, only while behind the Gaussian), "
+                             "not both")
         if not self.baseline_margin >= 0:
             raise ValueError(f"baseline_margin must be >= 0 (standard errors), got {self.baseline_margin}")
         if self.num_samples < 1 or self.rate_points < 2:
@@ -405,9 +416,6 @@ def _whitens(array: np.ndarray, whiten: bool | str) -> bool:
     return marginals.is_flattened(array) if whiten == "auto" else whiten
 
 
-_compiled_validation_losses = eqx.filter_jit(entropy.validation_losses_per_pair)
-
-
 def _compete(training: tuple[entropy.TrainingResult, ...], gaussian: baseline.GaussianBaseline, validation, sde: VPSDE,
              key: PRNGKeyArray, margin: float):
     """The entropy field of the trained network(s) or of the Gaussian baseline: the network only if its
@@ -421,7 +429,8 @@ def _compete(training: tuple[entropy.TrainingResult, ...], gaussian: baseline.Ga
         conditional = result.model.network.conditional
         options = entropy.validation_options(result.config)
         network_losses, gaussian_losses = (
-            np.asarray(_compiled_validation_losses(network, sde, x_val, y_val if conditional else None, key, **options),
+            np.asarray(entropy.validation_losses_per_pair(network, sde, x_val, y_val if conditional else None, key,
+                                                          **options),
                        np.float64)
             for network in (result.model.network, gaussian))
         difference = network_losses - gaussian_losses
@@ -464,6 +473,10 @@ def _vector_mutual_information(x, y, key, config: VectorInformationConfig, split
     if config.baseline != "none" and y.dtype != np.int32:
         fit = baseline.fit_gaussian_baseline(x[split.train], y[split.train], validation)
     options = dict(sde=sde, baseline=fit.baseline if config.baseline == "residual" else None)
+    if config.baseline == "candidate" and fit is not None and validation is not None \
+            and config.gaussian_patience is not None:
+        options["competitor"] = fit.baseline
+        train_config = replace(train_config, patience=config.gaussian_patience)
     if config.networks == "one":
         training = (entropy.train(key_train, x[split.train], y[split.train], config=train_config,
                                   validation=validation, **options),)

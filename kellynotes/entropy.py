@@ -62,7 +62,6 @@ __all__ = [
     "neural_entropy",
     "neural_entropy_rate",
     "train",
-    "validation_loss",
     "validation_losses_per_pair",
 ]
 
@@ -152,7 +151,8 @@ class TrainingResult:
     With validation pairs, ``validation_loss`` is the loss of both branches on them before training
     and after each compiled call (at ``validation_steps``: 0, then ``loss_steps``) and ``model`` holds
     the weights of ``selected_step``, the lowest of it; without, ``validation_loss`` is empty and
-    ``selected_step`` the last step.
+    ``selected_step`` the last step. ``competitor_validation_loss`` is a competitor's loss on the same
+    validation draws (:func:`train`'s ``competitor``; nan without one).
     """
 
     model: EntropyModel
@@ -163,6 +163,7 @@ class TrainingResult:
     validation_loss: np.ndarray = dataclass_field(default_factory=lambda: np.zeros(0))
     selected_step: int = -1
     validation_steps: np.ndarray = dataclass_field(default_factory=lambda: np.zeros(0, np.int64))
+    competitor_validation_loss: float = float("nan")
 
     def settings(self) -> dict:
         return asdict(self.config)
@@ -244,31 +245,24 @@ def _condition_spec(y):
 VALIDATION_EVALUATIONS = 16_384
 
 
-def validation_loss(network: EntropyMLP, sde: VPSDE, x, y, key: PRNGKeyArray, *, s_min: float,
-                    time_sampling: str = "log_snr", weighting: str = "likelihood",
-                    unconditional_branch: bool = True) -> Float[Array, ""]:
-    r"""The denoising loss of the conditional branch plus that of the unconditional branch (all labels
-    dropped), on the same draws of $(s, \mathbf z)$: what MINDE compares, so what a checkpoint is chosen on.
-    ``y=None`` (an unconditional network), or ``unconditional_branch=False`` (a conditional network
-    trained without label dropout): the one loss only."""
-    options = dict(s_min=s_min, time_sampling=time_sampling, weighting=weighting)
-    if y is None:
-        return denoising_loss(network, sde, x, None, key, **options)
-    loss = denoising_loss(network, sde, x, y, key, label_dropout=0.0, **options)
-    if unconditional_branch:
-        loss = loss + denoising_loss(network, sde, x, y, key, label_dropout=1.0, **options)
-    return loss
-
-
 def validation_losses_per_pair(network: EntropyMLP, sde: VPSDE, x, y, key: PRNGKeyArray, *, s_min: float,
                                time_sampling: str = "log_snr", weighting: str = "likelihood",
                                unconditional_branch: bool = True) -> Float[Array, " N"]:
-    r"""What :func:`validation_loss` averages, per validation pair: ``x`` and ``y`` (N pairs) are repeated
-    in whole copies to at least ``VALIDATION_EVALUATIONS`` rows, as :func:`train` does for its
-    validation, evaluated on the draws ``key`` gives there, and each pair's losses are averaged over
-    its copies. Their mean is what :func:`train` scores with the same key (up to float rounding);
-    their spread gives the standard error of a difference between two fields evaluated on the same
-    pairs and draws."""
+    r"""The validation loss per pair: the denoising loss of the conditional branch plus that of the
+    unconditional branch (all labels dropped) on the same draws of $(s, \mathbf z)$, what MINDE compares.
+    ``y=None`` (an unconditional network), or ``unconditional_branch=False`` (a conditional network
+    trained without label dropout): the one loss only.
+
+    ``x`` and ``y`` (N pairs) are repeated in whole copies to at least ``VALIDATION_EVALUATIONS`` rows,
+    evaluated on the draws ``key`` gives there, and each pair's losses are averaged over its copies.
+    Their mean is the score :func:`train` chooses checkpoints on; their spread gives the standard error
+    of a difference between two fields evaluated on the same pairs and draws. Compiled, one program
+    per shape of the arguments."""
+    return _compiled_validation_losses_per_pair(network, sde, x, y, key, s_min=s_min, time_sampling=time_sampling,
+                                                weighting=weighting, unconditional_branch=unconditional_branch)
+
+
+def _validation_losses_per_pair(network, sde, x, y, key, *, s_min, time_sampling, weighting, unconditional_branch):
     n = x.shape[0]
     x, y = _tiled_validation_pairs(x, y)
     options = dict(s_min=s_min, time_sampling=time_sampling, weighting=weighting)
@@ -281,6 +275,9 @@ def validation_losses_per_pair(network: EntropyMLP, sde: VPSDE, x, y, key: PRNGK
     return jnp.mean(losses.reshape(-1, n), axis=0)  # whole copies: pair i sits at rows i, i + n, ...
 
 
+_compiled_validation_losses_per_pair = eqx.filter_jit(_validation_losses_per_pair)
+
+
 def _tiled_validation_pairs(x_val, y_val=None):
     r"""The validation pairs repeated (whole copies) to at least :data:`VALIDATION_EVALUATIONS` rows, so
     a validation loss averages over enough draws of $(s, \mathbf z)$ however few pairs there are."""
@@ -290,7 +287,7 @@ def _tiled_validation_pairs(x_val, y_val=None):
 
 
 def validation_options(config: "TrainConfig") -> dict:
-    """The keyword arguments of :func:`validation_loss` for a network trained with ``config``."""
+    """The keyword arguments of :func:`validation_losses_per_pair` for a network trained with ``config``."""
     return dict(s_min=config.s_min, time_sampling=config.time_sampling, weighting=config.weighting,
                 unconditional_branch=config.label_dropout > 0)
 
@@ -313,9 +310,6 @@ class _DenoisingObjective:
 
 
 # Compiled once per architecture: the weights, the pairs and the key are arguments.
-_compiled_validation_loss = eqx.filter_jit(validation_loss)
-
-
 def train(
     key: PRNGKeyArray,
     x: Float[Array, "N D"],
@@ -325,6 +319,7 @@ def train(
     sde: VPSDE = VPSDE(),
     validation: tuple | None = None,
     baseline: GaussianBaseline | None = None,
+    competitor=None,
     checkpoint_dir=None,
 ) -> TrainingResult:
     r"""Train an :class:`~kellynotes.nets.EntropyMLP` on data ``x`` (optionally conditioned on ``y``) by
@@ -340,11 +335,16 @@ def train(
       network with ``config.label_dropout > 0`` is unconditional too (its null condition).
     - ``config``: a :class:`TrainConfig` (steps, batch, learning rate, network size, time sampling).
     - ``sde``: the forward process.
-    - ``validation``: ``(x_val, y_val)`` pairs, or ``None``. With pairs, :func:`validation_loss` on them
-      is computed before the first step and after every ``config.steps_per_call`` steps, and the weights
-      with the lowest are returned (early stopping without stopping).
+    - ``validation``: ``(x_val, y_val)`` pairs, or ``None``. With pairs, the mean of
+      :func:`validation_losses_per_pair` on them is computed before the first step and after every
+      ``config.steps_per_call`` steps, and the weights with the lowest are returned (with
+      ``config.patience``, training may also stop early).
     - ``baseline``: a :class:`~kellynotes.baseline.GaussianBaseline` the network learns the remainder of
       (:class:`~kellynotes.baseline.ResidualNetwork`; continuous ``y`` only), or ``None``.
+    - ``competitor``: with ``validation`` and ``config.patience``, a field the network competes with
+      afterwards (e.g. the Gaussian baseline), scored by the same validation loss before training:
+      patience then runs out only while the network is behind it (``patience_reference`` of
+      :func:`kellynotes.training.fit`), so a network that is ahead trains all ``config.steps``.
     - ``checkpoint_dir``: a folder to checkpoint into and resume from (``None``: no checkpoints).
 
     **Returns:** a :class:`TrainingResult`: the kept model, the loss and validation curves, the
@@ -372,19 +372,23 @@ def train(
         x_val, y_val = montecarlo.as_device_arrays(*validation)
         if x_val.shape[1:] != x.shape[1:] or (y is None) != (y_val is None):
             raise ValueError(f"validation pairs must match the training pairs: x {x_val.shape} vs {x.shape}")
-        x_val, y_val = _tiled_validation_pairs(x_val, y_val)
         key_train, key_validation = jax.random.split(key_train)
         options = validation_options(config)
 
         def score(network):
-            return _compiled_validation_loss(network, sde, x_val, y_val, key_validation, **options)
+            return jnp.mean(validation_losses_per_pair(network, sde, x_val, y_val, key_validation, **options))
 
+    reference = None
+    if competitor is not None:
+        if score is None:
+            raise ValueError("a competitor is scored on the validation pairs: pass validation too")
+        reference = float(score(competitor))
     objective = _DenoisingObjective(sde, config.s_min, config.label_dropout, config.time_sampling, config.weighting)
     data = dict(x=x) if y is None else dict(x=x, y=y)
     start = time.perf_counter()
     try:
         result = training.fit(objective, network, data, config, key=key_train, checkpoint_dir=checkpoint_dir,
-                              validation=score, trainable=trainable)
+                              validation=score, trainable=trainable, patience_reference=reference)
     except FloatingPointError as error:
         raise FloatingPointError(f"{error}; check the scale of the data, or try a smaller learning_rate "
                                  f"(now {config.learning_rate}) or a larger s_min (now {config.s_min})") from error
@@ -392,7 +396,7 @@ def train(
     selected_step = int(result.loss_steps[-1]) if score is None else result.selected_step
     return TrainingResult(EntropyModel(kept, sde, config.s_min), result.loss_steps, result.loss,
                           time.perf_counter() - start, config, result.validation_loss, selected_step,
-                          result.validation_steps)
+                          result.validation_steps, float("nan") if reference is None else reference)
 
 
 # --------------------------------------------------------------------------- #

@@ -67,8 +67,9 @@ class FitConfig:
     ema_decay: float = 0.999
     steps_per_call: int = 100  # steps between progress updates, checks and validation
     #: With validation: stop once this many steps have passed since the lowest validation loss so far
-    #: (checked after each call; ``None``: train all ``steps``). The learning-rate schedule still
-    #: runs over ``steps``, so a run that stops early trained exactly as the full run up to there.
+    #: (checked after each call; ``None``: train all ``steps``; see ``patience_reference`` of :func:`fit`).
+    #: The learning-rate schedule still runs over ``steps``, so a run that stops early trained exactly
+    #: as the full run up to there.
     patience: int | None = None
     checkpoint_every: int = 1000  # checkpoint after the call that reaches each multiple of it
     compute_dtype: str = "float32"  # or "bfloat16"
@@ -253,6 +254,7 @@ def fit(
     callback: Callable[[int, float], None] | None = None,
     trainable=eqx.is_inexact_array,
     validation: Callable[[eqx.Module], jax.Array] | None = None,
+    patience_reference: float | None = None,
 ) -> FitResult:
     """Train ``model`` on ``data`` to minimise ``loss_fn(model, batch, key)`` (see the module docstring:
     AdamW with warmup and cosine decay, EMA weights, a NaN guard, atomic checkpoints, data-parallel
@@ -278,6 +280,9 @@ def fit(
       call; the weights with the lowest are kept (the later on a tie). Pass a compiled function. With
       ``config.patience``, training stops once that many steps have passed without a new lowest
       (``loss_steps[-1]`` is then below ``config.steps``; a resumed run that had stopped trains no further).
+    - ``patience_reference``: with ``config.patience``, a competitor's loss under ``validation`` (``None``:
+      none). Patience then runs out only while the lowest validation loss is still above it: a model
+      that has beaten the competitor trains all ``config.steps``.
 
     **Returns:** a :class:`FitResult`: the final, EMA and best models, the loss and validation curves,
     throughput and the record of every job that trained it.
@@ -286,6 +291,9 @@ def fit(
     if not sizes or len(set(sizes.values())) != 1:
         raise ValueError(f"data must be arrays with the same first dimension, got {sizes}")
     n = next(iter(sizes.values()))
+    if patience_reference is not None and (validation is None or not np.isfinite(patience_reference)):
+        raise ValueError(f"patience_reference must be a finite loss under a validation function, got "
+                         f"{patience_reference} {'with' if validation is not None else 'without'} one")
     devices = jax.local_devices()
     if config.batch_size % len(devices):
         raise ValueError(f"batch_size ({config.batch_size}) must be divisible by the {len(devices)} local devices")
@@ -355,8 +363,9 @@ def fit(
         return state
 
     def out_of_patience(done: int) -> bool:
-        return validation is not None and config.patience is not None and \
-            done - history["selected_step"] >= config.patience
+        if validation is None or config.patience is None or done - history["selected_step"] < config.patience:
+            return False
+        return patience_reference is None or min(history["validation_loss"]) > patience_reference
 
     done = int(state.step)
     if validation is not None and not history["validation_steps"]:  # the initial weights compete too

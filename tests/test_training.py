@@ -211,6 +211,28 @@ def test_patience_stops_after_that_many_steps_without_a_new_lowest(tmp_path):
         replace(CONFIG, patience=0)
 
 
+def test_patience_runs_out_only_while_behind_the_reference():
+    model, data, loss_fn = regression_problem()
+    stubborn = lambda m: -held_out_loss()(m)  # noqa: E731  (nothing beats step 0, as above)
+    config = replace(CONFIG, patience=20)
+    initial = float(stubborn(model))
+    # a competitor that scores below the initial weights: the model is behind it and stops as without one
+    behind = training.fit(loss_fn, model, data, config, key=jax.random.key(1), validation=stubborn,
+                          patience_reference=initial - 1.0)
+    assert behind.loss_steps[-1] == 20
+    # a competitor the initial weights already beat (the later-tie rule: equal counts as beaten):
+    # patience never runs out, all steps are trained
+    for reference in (initial + 1.0, initial):
+        ahead = training.fit(loss_fn, model, data, config, key=jax.random.key(1), validation=stubborn,
+                             patience_reference=reference)
+        assert ahead.loss_steps[-1] == CONFIG.steps and ahead.selected_step == 0
+    with pytest.raises(ValueError, match="patience_reference must be a finite loss under a validation"):
+        training.fit(loss_fn, model, data, config, key=jax.random.key(1), patience_reference=0.0)
+    with pytest.raises(ValueError, match="patience_reference must be a finite loss"):
+        training.fit(loss_fn, model, data, config, key=jax.random.key(1), validation=stubborn,
+                     patience_reference=float("nan"))
+
+
 def test_a_resumed_run_keeps_the_validation_history_and_best_weights(tmp_path):
     model, data, loss_fn = regression_problem()
     validation = held_out_loss()
