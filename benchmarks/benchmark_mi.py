@@ -16,14 +16,14 @@ the mean and the largest absolute error over the tasks each estimator ran.
 import argparse
 import json
 import time
-from dataclasses import MISSING, asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import jax
 import numpy as np
 
 import kellynotes
-from kellynotes import api, entropy, marginals, store
+from kellynotes import api, marginals, store
 from kellynotes.figures import information
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,17 +57,14 @@ def measure(task: dict, config: api.VectorInformationConfig) -> dict:
 
 
 def same_settings(stored: dict, config: api.VectorInformationConfig) -> bool:
-    """Whether rows stored with the settings ``stored`` are those ``config`` would measure. Runs stored
-    before whitening (or the baseline) existed did not whiten (or fit one); under ``whiten="auto"`` they still count if no sampled
-    task has a flattened variable (then "auto" whitens nothing and computes the very same thing)."""
-    # options added since: their old behaviour
-    stored = {"whiten": False, "baseline": "none", "gaussian_patience": None, **stored}
-    train_defaults = {f.name: f.default for f in fields(entropy.TrainConfig) if f.default is not MISSING}
-    stored["train"] = {**train_defaults, **stored["train"]}  # training settings added since: their defaults
-    wanted = json.loads(json.dumps(asdict(config)))
-    if stored == wanted:
+    """Whether rows stored with the settings ``stored`` are those ``config`` would measure
+    (:func:`kellynotes.api.same_vector_settings`). Runs stored before whitening existed did not whiten;
+    under ``whiten="auto"`` they still count if no sampled task has a flattened variable (then "auto"
+    whitens nothing and computes the very same thing)."""
+    if api.same_vector_settings(stored, config):
         return True
-    if stored["whiten"] is False and wanted["whiten"] == "auto" and {**stored, "whiten": "auto"} == wanted:
+    if stored.get("whiten", False) is False and config.whiten == "auto" \
+            and api.same_vector_settings({**stored, "whiten": "auto"}, config):
         return not any(marginals.is_flattened(marginals.transform(task[name], config.marginals))
                        for task in map(load_task, sorted(SAMPLES.glob("*.npz"))) for name in ("x", "y"))
     return False

@@ -38,7 +38,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import MISSING, asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import jax
@@ -65,25 +65,10 @@ PROTOCOLS = {
     # whiten="auto": whitens the flattened variables only; the Gaussian candidate
     "default": replace(_DEFAULT, train=replace(_DEFAULT.train, progress=False)),
 }
-# Settings added to VectorInformationConfig after rows were stored, with the behaviour those rows had
-# (before baseline_margin existed, the lower validation loss won: a margin of 0; before gaussian_patience,
-# every network trained all its steps).
-ADDED_SETTINGS = dict(baseline="none", baseline_margin=0.0, gaussian_patience=None)
-TRAIN_DEFAULTS = {f.name: f.default for f in fields(entropy.TrainConfig) if f.default is not MISSING}
-
-
 def same_config(row: dict, protocol: str) -> bool:
-    """Whether a stored row was measured with today's settings of its protocol (settings added since
-    count with the behaviour the row had: training settings with their defaults; the margin and the
-    Gaussian patience only where a Gaussian candidate was fitted)."""
-    stored = {**ADDED_SETTINGS, **row["config"]}
-    stored["train"] = {**TRAIN_DEFAULTS, **stored["train"]}
-    wanted = json.loads(json.dumps(asdict(PROTOCOLS[protocol])))
-    if stored["baseline"] != "candidate":  # no candidate: neither a margin nor a patience behind it
-        for name in ("baseline_margin", "gaussian_patience"):
-            if name not in row["config"]:
-                stored[name] = wanted[name]
-    return stored == wanted
+    """Whether a stored row was measured with today's settings of its protocol
+    (:func:`kellynotes.api.same_vector_settings`: settings added since count with the behaviour the row had)."""
+    return api.same_vector_settings(row["config"], PROTOCOLS[protocol])
 
 
 def measure(sweep: str, lambda_delta: float, protocol: str) -> dict:

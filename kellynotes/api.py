@@ -62,8 +62,9 @@ standardised data, which is what image pipelines do when they rescale pixels).
 All values are in nats; results carry the trained model and the settings used.
 """
 
+import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 
 import jax
 import numpy as np
@@ -84,6 +85,7 @@ __all__ = [
     "estimate_mutual_information",
     "estimate_neural_entropy",
     "held_out_split",
+    "same_vector_settings",
     "split_pairs",
 ]
 
@@ -219,6 +221,30 @@ class VectorInformationConfig:
         if self.num_samples < 1 or self.rate_points < 2:
             raise ValueError(f"num_samples must be >= 1 and rate_points >= 2, "
                              f"got {self.num_samples}, {self.rate_points}")
+
+
+# Settings added to VectorInformationConfig after estimates were first stored, with the behaviour the
+# estimates stored before them had: no whitening, no Gaussian, the lower validation loss winning, every
+# network training all its steps.
+_SETTINGS_BEFORE_THEY_EXISTED = dict(whiten=False, baseline="none", baseline_margin=0.0, gaussian_patience=None)
+# settings that do nothing without a Gaussian candidate
+_CANDIDATE_SETTINGS = ("baseline_margin", "gaussian_patience")
+
+
+def same_vector_settings(stored: dict, config: VectorInformationConfig) -> bool:
+    """Whether an estimate stored with the settings ``stored`` (``asdict`` of a
+    :class:`VectorInformationConfig`, through json) is the one ``config`` would make. A setting added
+    to the config after the estimate was stored counts with the behaviour the estimate had: a
+    training setting with its :class:`~kellynotes.entropy.TrainConfig` default, the others as in
+    ``_SETTINGS_BEFORE_THEY_EXISTED``; the settings of the Gaussian candidate not at all where there
+    was none."""
+    wanted = json.loads(json.dumps(asdict(config)))
+    completed = {**_SETTINGS_BEFORE_THEY_EXISTED, **stored}
+    train_defaults = {f.name: f.default for f in fields(entropy.TrainConfig) if f.default is not MISSING}
+    completed["train"] = json.loads(json.dumps({**train_defaults, **stored["train"]}))
+    if completed["baseline"] != "candidate":
+        completed.update({name: wanted[name] for name in _CANDIDATE_SETTINGS if name not in stored})
+    return completed == wanted
 
 
 @dataclass(frozen=True)

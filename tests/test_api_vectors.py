@@ -2,6 +2,7 @@
 clear errors (the exact Gaussian accuracy of the default mode is in test_estimators_exact.py)."""
 
 import dataclasses
+import json
 
 import jax
 import numpy as np
@@ -281,8 +282,8 @@ class TestGaussianBaseline:
     def test_gaussian_patience_stops_only_a_network_behind_the_gaussian(self):
         """A 6 + 6 dimensional Gaussian: the fitted Gaussian is the right family and the small network
         stays behind it on validation (measured: 54.3 against 52.3 nats), so 100 steps after its lowest
-        it stops (measured: at step 400 of 3,000, kept step 300). The quadratic dependence of the test above: the network passes
-        the Gaussian early and then trains all its steps, however long its stalls."""
+        it stops (measured: at step 400 of 3,000, kept step 300). On the quadratic dependence of the test
+        above the network passes the Gaussian early and then trains all its steps, however long its stalls."""
         g = gaussian.full_rank(jax.random.key(11), dim_x=6, dim_y=6, noise_std=1.5)
         x, y = (np.asarray(a) for a in g.sample(jax.random.key(12), 5000))
         train = dataclasses.replace(QUICK, steps=3000, batch_size=64, steps_per_call=50)
@@ -387,3 +388,23 @@ class TestPublicAPIErrors:
         assert -4 * result.stderr < result.value < np.log(2) + 4 * result.stderr
         assert result.rate.rate.shape == (4,)
         assert result.settings["config"]["train"]["steps"] == 300
+
+
+def test_stored_settings_count_settings_added_since_with_their_old_behaviour():
+    today = api.VectorInformationConfig()
+    stored = json.loads(json.dumps(dataclasses.asdict(today)))
+    assert api.same_vector_settings(stored, today)
+    # stored before gaussian_patience and TrainConfig.residual existed: every network trained all its
+    # steps with the plain body, which today's default no longer does
+    old = {name: value for name, value in stored.items() if name != "gaussian_patience"}
+    old["train"] = {name: value for name, value in stored["train"].items() if name != "residual"}
+    assert not api.same_vector_settings(old, today)
+    assert not api.same_vector_settings(old, dataclasses.replace(today, gaussian_patience=None))
+    before = dataclasses.replace(today, gaussian_patience=None, train=dataclasses.replace(today.train, residual=False))
+    assert api.same_vector_settings(old, before)
+    # without a Gaussian candidate its margin and patience do nothing, so their absence does not matter
+    none = json.loads(json.dumps(dataclasses.asdict(dataclasses.replace(today, baseline="none"))))
+    for name in ("baseline_margin", "gaussian_patience"):
+        del none[name]
+    assert api.same_vector_settings(none, dataclasses.replace(today, baseline="none"))
+    assert not api.same_vector_settings(none, today)
