@@ -65,6 +65,8 @@ PROTOCOLS = {
     # whiten="auto": whitens the flattened variables only; the Gaussian candidate
     "default": replace(_DEFAULT, train=replace(_DEFAULT.train, progress=False)),
 }
+
+
 def same_config(row: dict, protocol: str) -> bool:
     """Whether a stored row was measured with today's settings of its protocol
     (:func:`kellynotes.api.same_vector_settings`: settings added since count with the behaviour the row had)."""

@@ -237,9 +237,9 @@ def same_vector_settings(stored: dict, config: VectorInformationConfig) -> bool:
     """Whether an estimate stored with the settings ``stored`` (``asdict`` of a
     :class:`VectorInformationConfig`, through json) is the one ``config`` would make. A setting added
     to the config after the estimate was stored counts with the behaviour the estimate had: a
-    training setting with its :class:`~kellynotes.entropy.TrainConfig` default, the others as in
-    ``_SETTINGS_BEFORE_THEY_EXISTED``; the settings of the Gaussian candidate not at all where there
-    was none."""
+    training setting with its :class:`~kellynotes.entropy.TrainConfig` default; ``whiten`` False,
+    ``baseline`` "none", ``baseline_margin`` 0 (the lower loss won) and ``gaussian_patience`` None;
+    and the settings of the Gaussian candidate not at all where there was none."""
     wanted = json.loads(json.dumps(asdict(config)))
     completed = {**_SETTINGS_BEFORE_THEY_EXISTED, **stored}
     train_defaults = {f.name: f.default for f in fields(entropy.TrainConfig) if f.default is not MISSING}

@@ -275,6 +275,8 @@ def _validation_losses_per_pair(network, sde, x, y, key, *, s_min, time_sampling
     return jnp.mean(losses.reshape(-1, n), axis=0)  # whole copies: pair i sits at rows i, i + n, ...
 
 
+# Compiled once per architecture: the weights, the pairs and the key are arguments, so training's
+# validation and the comparison with a competitor share one program per shape.
 _compiled_validation_losses_per_pair = eqx.filter_jit(_validation_losses_per_pair)
 
 
@@ -309,7 +311,6 @@ class _DenoisingObjective:
                               weighting=self.weighting)
 
 
-# Compiled once per architecture: the weights, the pairs and the key are arguments.
 def train(
     key: PRNGKeyArray,
     x: Float[Array, "N D"],
@@ -319,7 +320,7 @@ def train(
     sde: VPSDE = VPSDE(),
     validation: tuple | None = None,
     baseline: GaussianBaseline | None = None,
-    competitor=None,
+    competitor: eqx.Module | None = None,
     checkpoint_dir=None,
 ) -> TrainingResult:
     r"""Train an :class:`~kellynotes.nets.EntropyMLP` on data ``x`` (optionally conditioned on ``y``) by

@@ -213,7 +213,8 @@ def test_patience_stops_after_that_many_steps_without_a_new_lowest(tmp_path):
 
 def test_patience_runs_out_only_while_behind_the_reference():
     model, data, loss_fn = regression_problem()
-    stubborn = lambda m: -held_out_loss()(m)  # noqa: E731  (nothing beats step 0, as above)
+    validation = held_out_loss()
+    stubborn = lambda m: -validation(m)  # noqa: E731  (nothing beats step 0, as above)
     config = replace(CONFIG, patience=20)
     initial = float(stubborn(model))
     # a competitor that scores below the initial weights: the model is behind it and stops as without one
