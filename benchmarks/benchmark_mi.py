@@ -49,7 +49,7 @@ def measure(task: dict, config: api.VectorInformationConfig) -> dict:
     result = kellynotes.estimate_mutual_information(task["x"], task["y"], key=jax.random.key(0), config=config)
     return dict(task_id=task["task_id"], name=task["name"], dim_x=int(task["x"].shape[1]),
                 dim_y=int(task["y"].shape[1]), truth=task["truth"], value=result.value, stderr=result.stderr,
-                train_value=result.train_estimate.value, warnings=list(result.warnings),
+                held_out_value=result.held_out_estimate.value, train_value=result.train_estimate.value, warnings=list(result.warnings),
                 kept_steps=[int(t.selected_step) for t in result.training],
                 trained_steps=[int(t.loss_steps[-1]) for t in result.training],
                 gaussian_baseline=result.settings["gaussian_baseline"],
@@ -120,6 +120,10 @@ def main() -> None:
     parser.add_argument("--gaussian-patience", type=int, default=api.VectorInformationConfig().gaussian_patience or 0,
                         help="VectorInformationConfig.gaussian_patience in steps, 0 for none "
                              "(a value other than the default is a variant)")
+    parser.add_argument("--gaussian-estimate", choices=api.GAUSSIAN_ESTIMATES,
+                        default=api.VectorInformationConfig().gaussian_estimate,
+                        help="VectorInformationConfig.gaussian_estimate: the value where the Gaussian is kept "
+                             "(a value other than the default is a variant)")
     args = parser.parse_args()
     default = api.VectorInformationConfig()
     config = replace(default, networks=args.networks,
@@ -127,7 +131,8 @@ def main() -> None:
                                  warmup_steps=args.warmup_steps, residual=args.residual == "yes",
                                  patience=args.patience or None),
                      whiten={"auto": "auto", "yes": True, "no": False}[args.whiten], baseline=args.baseline,
-                     baseline_margin=args.baseline_margin, gaussian_patience=args.gaussian_patience or None)
+                     baseline_margin=args.baseline_margin, gaussian_patience=args.gaussian_patience or None,
+                     gaussian_estimate=args.gaussian_estimate)
     variant = (f"{args.networks}{'' if config.whiten == 'auto' else '-whitened' if config.whiten else '-unwhitened'}"
                f"{'' if args.learning_rate == default.train.learning_rate else f'-lr{args.learning_rate:g}'}"
                f"{'' if args.label_dropout == default.train.label_dropout else f'-dropout{args.label_dropout:g}'}"
@@ -136,7 +141,8 @@ def main() -> None:
                f"{'' if config.train.patience == default.train.patience else f'-patience{args.patience}'}"
                f"{'' if args.baseline == default.baseline else f'-{args.baseline}-baseline'}"
                f"{'' if args.baseline_margin == default.baseline_margin else f'-margin{args.baseline_margin:g}'}"
-               f"{'' if config.gaussian_patience == default.gaussian_patience else f'-gaussian-patience{args.gaussian_patience}'}")
+               f"{'' if config.gaussian_patience == default.gaussian_patience else f'-gaussian-patience{args.gaussian_patience}'}"
+               f"{'' if args.gaussian_estimate == default.gaussian_estimate else f'-gaussian-{args.gaussian_estimate}'}")
     artifact_path = ARTIFACT if config == api.VectorInformationConfig() else SAMPLES.parent / f"benchmark-mi-{variant}.json"
     stored = json.loads(artifact_path.read_text()) if artifact_path.exists() else None
     same = stored is not None and same_settings(stored["config"]["estimate"], config)

@@ -242,9 +242,20 @@ class TestGaussianBaseline:
         fit = results["candidate"].settings["gaussian_baseline"]
         assert fit["used"] is True and fit["validation_loss"][0][1] < fit["validation_loss"][0][0]
         assert results["none"].settings["gaussian_baseline"] is None
-        assert abs(results["candidate"].value - truth) < 0.05 * truth + 4 * results["candidate"].stderr
+        held_out = results["candidate"].held_out_estimate
+        assert abs(held_out.value - truth) < 0.05 * truth + 4 * held_out.stderr
         # the network alone, at this budget, is much further off: what the candidate is for
-        assert abs(results["none"].value - truth) > 2 * abs(results["candidate"].value - truth)
+        assert abs(results["none"].value - truth) > 2 * abs(held_out.value - truth)
+        # the value is the kept Gaussian's information in closed form, an unbiased estimate of the whole I
+        # (not cut at s_min): within 4 of its standard errors, which count the sampling of the pairs
+        assert results["candidate"].value == fit["closed_form"]["value"]
+        assert abs(results["candidate"].value - gaussian.mutual_information(g)) < 4 * results["candidate"].stderr
+        assert results["none"].value == results["none"].held_out_estimate.value
+        minde = kellynotes.estimate_mutual_information(x, y, key=jax.random.key(0), config=dataclasses.replace(
+            TINY, num_samples=50_000, gaussian_estimate="minde"))
+        assert minde.value == held_out.value and "closed_form" not in minde.settings["gaussian_baseline"]
+        with pytest.raises(ValueError, match="gaussian_estimate must be one of"):
+            api.VectorInformationConfig(gaussian_estimate="plug_in")
 
     def test_two_networks_each_compete_with_their_branch(self):
         x = np.random.default_rng(0).normal(size=(400, 2))
@@ -394,17 +405,19 @@ def test_stored_settings_count_settings_added_since_with_their_old_behaviour():
     today = api.VectorInformationConfig()
     stored = json.loads(json.dumps(dataclasses.asdict(today)))
     assert api.same_vector_settings(stored, today)
-    # stored before gaussian_patience and TrainConfig.residual existed: every network trained all its
-    # steps with the plain body, which today's default no longer does
-    old = {name: value for name, value in stored.items() if name != "gaussian_patience"}
+    # stored before gaussian_patience, gaussian_estimate and TrainConfig.residual existed: every network
+    # trained all its steps with the plain body, and a kept Gaussian was read by MINDE; today's default
+    # does neither
+    old = {name: value for name, value in stored.items() if name not in ("gaussian_patience", "gaussian_estimate")}
     old["train"] = {name: value for name, value in stored["train"].items() if name != "residual"}
     assert not api.same_vector_settings(old, today)
     assert not api.same_vector_settings(old, dataclasses.replace(today, gaussian_patience=None))
     before = dataclasses.replace(today, gaussian_patience=None, train=dataclasses.replace(today.train, residual=False))
-    assert api.same_vector_settings(old, before)
-    # without a Gaussian candidate its margin and patience do nothing, so their absence does not matter
+    assert not api.same_vector_settings(old, before)
+    assert api.same_vector_settings(old, dataclasses.replace(before, gaussian_estimate="minde"))
+    # without a Gaussian candidate its margin, patience and estimate do nothing, so their absence does not matter
     none = json.loads(json.dumps(dataclasses.asdict(dataclasses.replace(today, baseline="none"))))
-    for name in ("baseline_margin", "gaussian_patience"):
+    for name in ("baseline_margin", "gaussian_patience", "gaussian_estimate"):
         del none[name]
     assert api.same_vector_settings(none, dataclasses.replace(today, baseline="none"))
     assert not api.same_vector_settings(none, today)

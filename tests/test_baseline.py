@@ -1,5 +1,6 @@
 """The Gaussian baseline: its field is the exact field of the Gaussian it holds, its fit recovers the
-moments of a sample, the ridge is chosen on validation pairs, and a residual network starts at it."""
+moments of a sample, the ridge is chosen on validation pairs, a residual network starts at it, and
+the Gaussian's information in closed form is unbiased."""
 
 import jax
 import jax.numpy as jnp
@@ -131,6 +132,51 @@ class TestFit:
             baseline.GaussianBaseline.from_moments(np.zeros(2), np.eye(3), np.zeros(1), np.zeros((2, 1)), np.eye(2))
         with pytest.raises(ValueError, match="cov_x_given_y must be a finite positive definite"):
             baseline.GaussianBaseline.from_moments(np.zeros(2), np.eye(2), np.zeros(1), np.zeros((2, 1)), -np.eye(2))
+
+
+class TestGaussianInformation:
+    def test_is_unbiased_where_the_plug_in_is_not(self):
+        """3 + 2 dimensions, 30 pairs, 2,000 samples of them: the plug-in information is biased up by about
+        D_X D_Y / 2N = 0.1 nats (measured +0.106), the corrected one not at all (exactly, for Gaussian
+        pairs; measured -0.009). Each mean is compared with the truth to 5 standard errors of the mean
+        over the samples (0.0056 nats; the plug-in's bias is 19 of them). The reported standard error is
+        asymptotic, so at 30 pairs it must match the spread of the estimates only to 20 % (measured 0.88
+        of it; 0.96 at 60 pairs)."""
+        g = joint()
+        truth = gaussian.mutual_information(g)
+        x, y = (np.asarray(a, np.float64) for a in g.sample(jax.random.key(20), 30 * 2000))
+        estimates = [baseline.gaussian_information(x[i::2000], y[i::2000]) for i in range(2000)]
+        values = np.array([e.value for e in estimates])
+        plug_in = np.array([_plug_in(x[i::2000], y[i::2000]) for i in range(2000)])
+        sem = values.std() / np.sqrt(values.size)
+        assert abs(values.mean() - truth) < 5 * sem, (values.mean(), truth, sem)
+        assert plug_in.mean() - truth > 10 * sem
+        assert np.mean([e.stderr for e in estimates]) == pytest.approx(values.std(), rel=0.2)
+
+    def test_is_unchanged_by_invertible_linear_maps(self):
+        g = joint()
+        x, y = (np.asarray(a, np.float64) for a in g.sample(jax.random.key(21), 500))
+        mixing = np.random.default_rng(1).normal(size=(3, 3)) + 3 * np.eye(3)
+        plain, mixed = baseline.gaussian_information(x, y), baseline.gaussian_information(x @ mixing + 5.0, -2.0 * y)
+        # exact in arithmetic: the log-determinants shift by log|det| on both sides; float64 rounding
+        assert mixed.value == pytest.approx(plain.value, abs=1e-10)
+        assert mixed.stderr == pytest.approx(plain.stderr, rel=1e-8)
+
+    @pytest.mark.parametrize("x, y, message", [
+        (np.zeros((10, 2)), np.zeros((9, 1)), "shapes"),
+        (np.ones((4, 2)), np.ones((4, 1)), "more than D_X"),
+        (np.c_[np.arange(20.0), np.ones(20)], np.arange(20.0)[:, None] ** 2, "singular"),
+        (np.full((20, 2), np.nan), np.zeros((20, 1)), "finite"),
+    ])
+    def test_bad_input_is_named(self, x, y, message):
+        with pytest.raises(ValueError, match=message):
+            baseline.gaussian_information(x, y)
+
+
+def _plug_in(x, y) -> float:
+    """I of the Gaussian with the sample covariance of the pairs, nats."""
+    log_det = lambda a: np.linalg.slogdet(np.atleast_2d(np.cov(a, rowvar=False)))[1]  # noqa: E731
+    return 0.5 * (log_det(x) + log_det(y) - log_det(np.c_[x, y]))
 
 
 def test_residual_network_starts_at_the_baseline_and_trains():
