@@ -49,7 +49,8 @@ def measure(task: dict, config: api.VectorInformationConfig) -> dict:
     result = kellynotes.estimate_mutual_information(task["x"], task["y"], key=jax.random.key(0), config=config)
     return dict(task_id=task["task_id"], name=task["name"], dim_x=int(task["x"].shape[1]),
                 dim_y=int(task["y"].shape[1]), truth=task["truth"], value=result.value, stderr=result.stderr,
-                held_out_value=result.held_out_estimate.value, train_value=result.train_estimate.value, warnings=list(result.warnings),
+                held_out_value=result.held_out_estimate.value, train_value=result.train_estimate.value,
+                warnings=list(result.warnings),
                 kept_steps=[int(t.selected_step) for t in result.training],
                 trained_steps=[int(t.loss_steps[-1]) for t in result.training],
                 gaussian_baseline=result.settings["gaussian_baseline"],

@@ -221,7 +221,8 @@ def gaussian_information(x: Float[np.ndarray, "N D_X"], y: Float[np.ndarray, "N 
     information. The standard error comes from the influence of each pair on $\hat I$,
     $\tfrac12(\tilde{\mathbf x}^\top\hat\Sigma_X^{-1}\tilde{\mathbf x} + \tilde{\mathbf y}^\top
     \hat\Sigma_Y^{-1}\tilde{\mathbf y} - \tilde{\mathbf z}^\top\hat\Sigma^{-1}\tilde{\mathbf z})$
-    ($\tilde{\ }$: centred), which holds whether or not the pairs are Gaussian.
+    ($\tilde{\ }$: centred), which holds whether or not the pairs are Gaussian (given finite fourth
+    moments, as after the copula map).
 
     **Arguments:** ``x`` (N, D_X) and ``y`` (N, D_Y) continuous pairs, N > D_X + D_Y + 1.
 
