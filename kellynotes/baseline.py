@@ -253,4 +253,4 @@ def gaussian_information(x: Float[np.ndarray, "N D_X"], y: Float[np.ndarray, "N 
     plug_in = 0.5 * (log_dets[0] + log_dets[1] - log_dets[2])
     bias = 0.5 * (_log_det_bias(dim_x, n) + _log_det_bias(dim_y, n) - _log_det_bias(dim_x + dim_y, n))
     influence = 0.5 * (quadratic[0] + quadratic[1] - quadratic[2])
-    return Estimate(float(plug_in - bias), float(influence.std(ddof=1) / np.sqrt(n)), n)
+    return Estimate(float(plug_in - bias), Estimate.of_samples(influence).stderr, n)
