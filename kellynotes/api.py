@@ -20,7 +20,9 @@ pairs (:func:`kellynotes.baseline.fit_gaussian_baseline`: ridge-regularised gain
 validation pairs), and its exact entropy field competes with the trained network on the validation
 loss (``baseline="candidate"``). The simpler field is kept unless the network's loss is lower by more
 than ``baseline_margin`` standard errors of the paired difference (one by default, the rule that also
-picks the Gaussian's ridge); the kept field is the one MINDE integrates. Where the Gaussian is kept,
+picks the Gaussian's ridge); the kept field is the one MINDE integrates. A network whose validation
+loss never fell below that of its untrained weights (the zero field) does not compete, and the result
+says so in ``warnings``. Where the Gaussian is kept,
 ``value`` is by default its information in closed form (``gaussian_estimate="closed_form"``): the
 Gaussian fitted to all the pairs, less its known finite-sample bias
 (:func:`kellynotes.baseline.gaussian_information`, the Gaussian-copula estimator). That needs no
@@ -274,7 +276,8 @@ class MutualInformationResult:
     form, ``settings["gaussian_baseline"]["closed_form"]``; ``entropy_difference`` by Eq. 52 on the
     held-out pairs; ``rate`` the MINDE integrand against forward time $s$ (nats per unit $s$);
     ``train_estimate`` MINDE on the training pairs; ``warnings`` what the estimate's own checks
-    found (empty when none)."""
+    found (empty when none): a network kept at its untrained weights, and, where ``value`` is MINDE,
+    MINDE on training and held-out pairs that disagree."""
 
     value: float
     stderr: float
@@ -461,6 +464,27 @@ def _disagreement(train: entropy.Estimate, held_out: entropy.Estimate) -> tuple[
             "fewer steps or a smaller network bring them together, as does a validation split where it is off",)
 
 
+def _untrained(training: tuple[entropy.TrainingResult, ...], gaussian_fit: dict | None,
+               baseline_choice: str) -> tuple[str, ...]:
+    """A warning for each network kept at its untrained weights (``selected_step`` 0: no training step
+    lowered the validation loss). With ``baseline="residual"`` those weights are the Gaussian itself, a
+    real estimate, so nothing is said."""
+    if baseline_choice == "residual":
+        return ()
+    used = [] if gaussian_fit is None else np.broadcast_to(gaussian_fit["used"], len(training))
+    warnings = []
+    for index, result in enumerate(training):
+        if result.selected_step != 0:
+            continue
+        name = "the network" if len(training) == 1 else ("the conditional network", "the unconditional network")[index]
+        instead = ("the Gaussian candidate is used in its place" if len(used) and used[index] else
+                   "they were kept, and the value is not an estimate: more pairs, a lower learning rate or the "
+                   "Gaussian candidate (baseline='candidate', continuous y) give one")
+        warnings.append(f"no training step lowered the validation loss of {name} below that of its untrained "
+                        f"weights (the zero field, which has learnt nothing from the pairs); {instead}")
+    return tuple(warnings)
+
+
 def _whitens(array: np.ndarray, whiten: bool | str) -> bool:
     return marginals.is_flattened(array) if whiten == "auto" else whiten
 
@@ -470,7 +494,8 @@ def _compete(training: tuple[entropy.TrainingResult, ...], gaussian: baseline.Ga
     """The entropy field of the trained network(s) or of the Gaussian baseline: the network only if its
     validation loss is lower than the baseline's by more than ``margin`` standard errors of the paired
     difference (:func:`kellynotes.entropy.validation_losses_per_pair`, same pairs and draws for both; in
-    the two-network mode each network against the baseline's branch). Returns the field, whether the
+    the two-network mode each network against the baseline's branch), and never a network whose kept
+    weights are its untrained ones (``selected_step`` 0). Returns the field, whether the
     baseline won, and per network the two losses (network first), their difference and its standard error."""
     models, used, comparisons = [], [], []
     x_val, y_val = validation
@@ -486,7 +511,10 @@ def _compete(training: tuple[entropy.TrainingResult, ...], gaussian: baseline.Ga
         stderr = float(difference.std() / np.sqrt(difference.size))
         comparisons.append(dict(validation_loss=[float(network_losses.mean()), float(gaussian_losses.mean())],
                                 difference=float(difference.mean()), stderr=stderr))
-        used.append(not difference.mean() < -margin * stderr)
+        # Weights from step 0 are the untrained network, the zero field (for one network the same with and
+        # without y: information 0 whatever the pairs). It can beat a Gaussian fitted to few pairs on a noisy
+        # validation loss, but it has learnt nothing from them, so it does not compete.
+        used.append(result.selected_step == 0 or not difference.mean() < -margin * stderr)
         models.append(entropy.EntropyModel(gaussian, sde, result.config.s_min) if used[-1] else result.model)
     field = models[0].entropy_field if len(models) == 1 else entropy.PairedEntropyField(*models)
     return field, used if len(used) > 1 else used[0], comparisons
@@ -548,7 +576,8 @@ def _vector_mutual_information(x, y, key, config: VectorInformationConfig, split
             # one entry per network (conditional first)
             gaussian_fit.update({name: [c[name] for c in comparisons] for name in ("validation_loss", "difference",
                                                                                   "stderr")})
-    options = dict(s_min=config.train.s_min, num_samples=config.num_samples)
+    # the pairs are a sample of the law whose I is wanted: the standard errors count their sampling too
+    options = dict(s_min=config.train.s_min, num_samples=config.num_samples, pair_sampling=True)
     x_held, y_held = x[split.held_out], y[split.held_out]
     minde = entropy.mutual_information_minde(field, sde, x_held, y_held, key=key_minde, **options)
     difference = entropy.mutual_information_entropy_difference(field, sde, x_held, y_held, key=key_diff, **options)
@@ -557,15 +586,20 @@ def _vector_mutual_information(x, y, key, config: VectorInformationConfig, split
     train_minde = entropy.mutual_information_minde(field, sde, x[split.train], y[split.train], key=key_train_minde,
                                                    **options)
     value = minde
-    if gaussian_fit is not None and np.all(gaussian_fit["used"]) and config.gaussian_estimate == "closed_form":
+    closed_form = (gaussian_fit is not None and np.all(gaussian_fit["used"])
+                   and config.gaussian_estimate == "closed_form")
+    if closed_form:
         value = baseline.gaussian_information(x, y)
         gaussian_fit["closed_form"] = dict(value=value.value, stderr=value.stderr)
+    # The disagreement check reads the two MINDEs of the kept field; the closed form uses neither.
+    warnings = _untrained(training, gaussian_fit, config.baseline) + (
+        () if closed_form else _disagreement(train_minde, minde))
     settings = dict(config=asdict(config), sde=asdict(sde), num_pairs=int(x.shape[0]), whitened=whitened,
                     gaussian_baseline=gaussian_fit,
                     split_sizes=dict(train=int(split.train.size), validation=int(split.validation.size),
                                      held_out=int(split.held_out.size)))
     return MutualInformationResult(value.value, value.stderr, minde, difference, rate, train_minde, field, training,
-                                   split, settings, _disagreement(train_minde, minde))
+                                   split, settings, warnings)
 
 
 def estimate_mutual_information(

@@ -405,9 +405,9 @@ def train(
 # --------------------------------------------------------------------------- #
 
 
-def _integral(field, kind, sde, x, y, *, key, s_min, num_samples, batch_size) -> Estimate:
+def _integral(field, kind, sde, x, y, *, key, s_min, num_samples, batch_size, pair_sampling=False) -> Estimate:
     return montecarlo.time_integral(FieldIntegrand(field, kind), sde, x, y, key=key, s_min=s_min,
-                                    num_samples=num_samples, batch_size=batch_size)
+                                    num_samples=num_samples, batch_size=batch_size, pair_sampling=pair_sampling)
 
 
 def _rate(field, kind, sde, x, y, s_grid, *, key, samples_per_point) -> RateCurve:
@@ -449,7 +449,8 @@ def neural_entropy_rate(field: EntropyField, sde: VPSDE, x, s_grid, *, key: PRNG
 
 
 def mutual_information_minde(field: EntropyField, sde: VPSDE, x, y, *, key: PRNGKeyArray, s_min: float = 1e-3,
-                             num_samples: int = 200_000, batch_size: int = 8192) -> Estimate:
+                             num_samples: int = 200_000, batch_size: int = 8192,
+                             pair_sampling: bool = False) -> Estimate:
     r"""MINDE (Eq. 14): $\int ds\,\frac{\beta}{2}\,\mathbb E\|\mathbf e(\tilde{\mathbf x}_s, s;\mathbf y) -
     \mathbf e(\tilde{\mathbf x}_s, s)\|^2$, nats.
 
@@ -466,11 +467,14 @@ def mutual_information_minde(field: EntropyField, sde: VPSDE, x, y, *, key: PRNG
     - ``key``: the PRNG key of the draws (data, times, noise).
     - ``s_min``: the lower cut of the time integral.
     - ``num_samples``: Monte Carlo draws in all; ``batch_size`` per compiled call.
+    - ``pair_sampling``: ``True`` when the pairs are a sample of the law whose $I$ is wanted: the
+      standard error then counts their sampling too, not only the Monte Carlo draws
+      (:func:`kellynotes.montecarlo.time_integral`).
 
     **Returns:** an :class:`~kellynotes.montecarlo.Estimate`, value and standard error in nats.
     """
     return _integral(field, "difference", sde, x, y, key=key, s_min=s_min, num_samples=num_samples,
-                     batch_size=batch_size)
+                     batch_size=batch_size, pair_sampling=pair_sampling)
 
 
 def mutual_information_rate(field: EntropyField, sde: VPSDE, x, y, s_grid, *, key: PRNGKeyArray,
@@ -482,7 +486,7 @@ def mutual_information_rate(field: EntropyField, sde: VPSDE, x, y, s_grid, *, ke
 
 def mutual_information_entropy_difference(field: EntropyField, sde: VPSDE, x, y, *, key: PRNGKeyArray,
                                           s_min: float = 1e-3, num_samples: int = 200_000,
-                                          batch_size: int = 8192) -> Estimate:
+                                          batch_size: int = 8192, pair_sampling: bool = False) -> Estimate:
     r"""$S_{\rm NN}^{\mathbf X\mid\mathbf Y} - S_{\rm NN}^{\mathbf X}$ (Eq. 52), nats, from paired samples
     (both fields evaluated at the same $(\tilde{\mathbf x}_s, s)$, so the standard error is
     that of the difference, not of two independent estimates).
@@ -490,4 +494,4 @@ def mutual_information_entropy_difference(field: EntropyField, sde: VPSDE, x, y,
     **Arguments and returns:** as :func:`mutual_information_minde`.
     """
     return _integral(field, "difference_of_squares", sde, x, y, key=key, s_min=s_min, num_samples=num_samples,
-                     batch_size=batch_size)
+                     batch_size=batch_size, pair_sampling=pair_sampling)

@@ -53,6 +53,28 @@ class Estimate:
         $\hat\sigma/\sqrt n$ ($\hat\sigma$ the sample standard deviation, ``ddof=1``)."""
         return cls(float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size)), values.size)
 
+    @classmethod
+    def of_clustered_samples(cls, values, clusters) -> "Estimate":
+        r"""The mean $\bar v$ of ``values`` (1-D, $M$ draws) whose draws come in ``clusters`` (an integer
+        label per draw, e.g. the data point it used), with the cluster-robust standard error
+        $\frac1M\sqrt{\frac{n}{n-1}\sum_c (S_c - m_c\bar v)^2}$ over the $n$ clusters drawn, $S_c$ the sum
+        and $m_c$ the count of cluster $c$'s draws. It counts the sampling of the clusters as well as
+        the draws within each: the error of $\bar v$ about the mean over the clusters' population.
+        With every draw its own cluster it is :meth:`of_samples`'s."""
+        values = np.asarray(values, np.float64)
+        clusters = np.asarray(clusters)
+        if values.ndim != 1 or clusters.shape != values.shape:
+            raise ValueError(f"values and clusters must be 1-D of the same length, got shapes {values.shape} "
+                             f"and {clusters.shape}")
+        _, labels = np.unique(clusters, return_inverse=True)
+        count = labels.max() + 1
+        if count < 2:
+            raise ValueError("a clustered standard error needs draws from at least two clusters")
+        mean = values.mean()
+        residual = np.bincount(labels, weights=values - mean, minlength=count)  # S_c - m_c * mean
+        stderr = np.sqrt(count / (count - 1) * np.sum(residual**2)) / values.size
+        return cls(float(mean), float(stderr), values.size)
+
     def __format__(self, spec: str) -> str:
         spec = spec or ".3f"
         return f"{self.value:{spec}} ± {self.stderr:{spec}}"
@@ -146,7 +168,7 @@ def _weighted_batch(integrand, uses_key, sde, x, y, key, s_min, batch_size):
     index = jax.random.randint(key_index, (batch_size,), 0, x.shape[0])
     s, weight = sde.sample_time_uniform_log_snr(key_time, (batch_size,), s_min)
     x_s, _ = sde.perturb(key_noise, x[index], s)
-    return s, weight * 0.5 * sde.beta(s) * integrand(x_s, s, None if y is None else y[index], key_integrand)
+    return s, index, weight * 0.5 * sde.beta(s) * integrand(x_s, s, None if y is None else y[index], key_integrand)
 
 
 def weighted_time_samples(integrand, sde: VPSDE, x, y, *, key: PRNGKeyArray, s_min: float, num_samples: int,
@@ -154,19 +176,24 @@ def weighted_time_samples(integrand, sde: VPSDE, x, y, *, key: PRNGKeyArray, s_m
     r"""``num_samples`` draws of $(u, w(u)\,\frac{\beta(u)}2\,g(\tilde{\mathbf x}_u, u, \mathbf y))$ with $u$
     uniform in log-SNR on $[s_{\min}, T]$: the mean of the second array is the integral
     :func:`time_integral`; restricted to $u \ge s$ it is the integral from $s$ (float64 arrays)."""
+    times, _, values = _weighted_draws(integrand, sde, x, y, key=key, s_min=s_min, num_samples=num_samples,
+                                       batch_size=batch_size)
+    return times, values
+
+
+def _weighted_draws(integrand, sde, x, y, *, key, s_min, num_samples, batch_size):
+    """:func:`weighted_time_samples` with the index of the data point each draw used (times, index, values)."""
     check_integration_args(sde, s_min, num_samples, batch_size)
     batch_size = min(batch_size, num_samples)
     x, y, compiled, uses_key = _prepare(integrand, x, y, batch_size)
-    times, values = [], []
-    for batch_key in jax.random.split(key, -(-num_samples // batch_size)):
-        s, value = _weighted_batch(compiled, uses_key, sde, x, y, batch_key, s_min, batch_size)
-        times.append(np.asarray(s, np.float64))
-        values.append(np.asarray(value, np.float64))
-    return np.concatenate(times)[:num_samples], np.concatenate(values)[:num_samples]
+    batches = [_weighted_batch(compiled, uses_key, sde, x, y, batch_key, s_min, batch_size)
+               for batch_key in jax.random.split(key, -(-num_samples // batch_size))]
+    return tuple(np.concatenate([np.asarray(batch[part], dtype) for batch in batches])[:num_samples]
+                 for part, dtype in enumerate((np.float64, np.int64, np.float64)))
 
 
 def time_integral(integrand, sde: VPSDE, x, y, *, key: PRNGKeyArray, s_min: float, num_samples: int,
-                  batch_size: int) -> Estimate:
+                  batch_size: int, pair_sampling: bool = False) -> Estimate:
     r"""$\int_{s_{\min}}^T ds\,\frac{\beta}{2}\,\mathbb E[g(\tilde{\mathbf x}_s, s, \mathbf y)]$ by Monte Carlo (nats
     when $g$ is a squared field norm), with its standard error.
 
@@ -180,12 +207,16 @@ def time_integral(integrand, sde: VPSDE, x, y, *, key: PRNGKeyArray, s_min: floa
     - ``s_min``: the lower end of the integral; times are drawn uniform in log-SNR on $[s_{\min}, T]$
       with the importance weight of :meth:`~kellynotes.sde.VPSDE.sample_time_uniform_log_snr`.
     - ``num_samples``: draws in all; ``batch_size``: draws per compiled call.
+    - ``pair_sampling``: what the standard error counts. ``False``: the Monte Carlo draws only, the
+      integral over the empirical law of ``x`` (and ``y``) as given. ``True``: also the sampling of the
+      data points from their law, for an estimate of the law's integral
+      (:meth:`Estimate.of_clustered_samples`, clustered by the data point each draw used).
 
     **Returns:** an :class:`Estimate` (the mean of the weighted draws and its standard error).
     """
-    _, values = weighted_time_samples(integrand, sde, x, y, key=key, s_min=s_min, num_samples=num_samples,
-                                      batch_size=batch_size)
-    return Estimate.of_samples(values)
+    _, index, values = _weighted_draws(integrand, sde, x, y, key=key, s_min=s_min, num_samples=num_samples,
+                                       batch_size=batch_size)
+    return Estimate.of_clustered_samples(values, index) if pair_sampling else Estimate.of_samples(values)
 
 
 @eqx.filter_jit
