@@ -277,7 +277,12 @@ class MutualInformationResult:
     held-out pairs; ``rate`` the MINDE integrand against forward time $s$ (nats per unit $s$);
     ``train_estimate`` MINDE on the training pairs; ``warnings`` what the estimate's own checks
     found (empty when none): a network kept at its untrained weights, and, where ``value`` is MINDE,
-    MINDE on training and held-out pairs that disagree."""
+    MINDE on training and held-out pairs that disagree.
+
+    Every standard error here counts the sampling of the pairs, as an estimate of the law's $I$ should:
+    the closed form's through each pair's influence; held-out and training MINDE and Eq. 52 (``pair_sampling=True``)
+    by clustering their draws by pair, so they include the Monte Carlo error too. None counts the bias
+    of an imperfect network."""
 
     value: float
     stderr: float

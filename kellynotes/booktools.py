@@ -90,8 +90,11 @@ def chapter_notebooks(root: Path) -> list[Path]:
     return [root / f for f in toc_files(root) if (root / f).suffix == ".md" and is_notebook(root / f)]
 
 
-def _cells(notebook) -> list[tuple[str, str, tuple]]:
-    return [(c.cell_type, c.source, tuple(c.metadata.get("tags", []))) for c in notebook.cells]
+def _paired_content(notebook) -> tuple[list[tuple[str, str, tuple]], dict]:
+    """What a paired notebook shares with its source: the cells (type, source, tags) and the book's
+    execution settings in the header (``mystnb``, e.g. the cell timeout)."""
+    return ([(c.cell_type, c.source, tuple(c.metadata.get("tags", []))) for c in notebook.cells],
+            dict(notebook.metadata.get("mystnb", {})))
 
 
 def problems(root: Path) -> list[str]:
@@ -111,7 +114,7 @@ def problems(root: Path) -> list[str]:
             found.append(f"{name}: paired notebook {ipynb.name} is missing")
             continue
         paired = jupytext.read(ipynb)
-        if _cells(paired) != _cells(notebook):
+        if _paired_content(paired) != _paired_content(notebook):
             found.append(f"{name}: {ipynb.name} has drifted from its .md source")
         if any(c.get("outputs") or c.get("execution_count") for c in paired.cells if c.cell_type == "code"):
             found.append(f"{ipynb.relative_to(root)}: must be stored without outputs")
@@ -142,7 +145,7 @@ def sync(root: Path) -> list[Path]:
                 cell.outputs = []
                 cell.execution_count = None
         ipynb = md.with_suffix(".ipynb")
-        if ipynb.exists() and _cells(jupytext.read(ipynb)) == _cells(notebook):
+        if ipynb.exists() and _paired_content(jupytext.read(ipynb)) == _paired_content(notebook):
             continue  # unchanged: keep the file (and its cell ids) as they are
         jupytext.write(notebook, ipynb, fmt="ipynb")
         written.append(ipynb)

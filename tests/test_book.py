@@ -46,11 +46,17 @@ def test_paired_notebooks_and_setup_cells_are_in_sync():
     assert booktools.problems(ROOT) == []
 
 
-def test_drift_is_detected(tmp_path):
-    shutil.copytree(ROOT / "book", tmp_path / "book")
-    (tmp_path / "kellynotes").mkdir()
+def copy_of_the_book(root: Path) -> Path:
+    """The chapters and what their checks read, copied under ``root``."""
+    shutil.copytree(ROOT / "book", root / "book")
+    (root / "kellynotes").mkdir()
     for name in ("_config.yml", "_toc.yml", "pyproject.toml", "kellynotes/colab.py"):
-        shutil.copy(ROOT / name, tmp_path / name)
+        shutil.copy(ROOT / name, root / name)
+    return root
+
+
+def test_drift_is_detected(tmp_path):
+    copy_of_the_book(tmp_path)
     assert booktools.problems(tmp_path) == []
     md = next(p for p in booktools.chapter_notebooks(tmp_path))
     md.write_text(md.read_text().replace("import numpy as np", "import numpy as numpy_changed", 1))
@@ -62,6 +68,18 @@ def test_drift_is_detected(tmp_path):
     colab = (tmp_path / "kellynotes/colab.py").read_text()
     (tmp_path / "kellynotes/colab.py").write_text(colab.replace('"libtpu")', '"libtpu", "jax-rocm")'))
     assert any("setup cell" in line for line in booktools.problems(tmp_path))
+
+
+def test_a_header_change_is_drift_and_sync_carries_it(tmp_path):
+    import jupytext
+
+    copy_of_the_book(tmp_path)
+    md = next(p for p in booktools.chapter_notebooks(tmp_path))
+    md.write_text(re.sub(r"execution_timeout: \d+", "execution_timeout: 777", md.read_text(), count=1))
+    assert any("drifted" in line for line in booktools.problems(tmp_path))
+    assert md.with_suffix(".ipynb") in booktools.sync(tmp_path)
+    assert booktools.problems(tmp_path) == []
+    assert booktools.chapter_timeout(jupytext.read(md.with_suffix(".ipynb"))) == 777
 
 
 def test_ci_runs_the_readme_test_command():
