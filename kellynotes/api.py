@@ -279,9 +279,10 @@ class MutualInformationResult:
     found (empty when none): a network kept at its untrained weights, and, where ``value`` is MINDE,
     MINDE on training and held-out pairs that disagree.
 
-    Every standard error here counts the sampling of the pairs, as an estimate of the law's $I$ should:
-    the closed form's through each pair's influence; held-out and training MINDE and Eq. 52 (``pair_sampling=True``)
-    by clustering their draws by pair, so they include the Monte Carlo error too. None counts the bias
+    The standard errors of ``value`` and of the three estimates count the sampling of the pairs, as
+    an estimate of the law's $I$ should: the closed form's through each pair's influence; MINDE's (held
+    out and training) and Eq. 52's by grouping their Monte Carlo draws by pair (``pair_sampling=True``),
+    so they include the Monte Carlo error too. The rate's are Monte Carlo only. None counts the bias
     of an imperfect network."""
 
     value: float
