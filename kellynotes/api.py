@@ -477,13 +477,13 @@ def _untrained(training: tuple[entropy.TrainingResult, ...], gaussian_fit: dict 
     real estimate, so nothing is said."""
     if baseline_choice == "residual":
         return ()
-    used = [] if gaussian_fit is None else np.broadcast_to(gaussian_fit["used"], len(training))
+    used = np.broadcast_to(False if gaussian_fit is None else gaussian_fit["used"], len(training))
     warnings = []
     for index, result in enumerate(training):
         if result.selected_step != 0:
             continue
         name = "the network" if len(training) == 1 else ("the conditional network", "the unconditional network")[index]
-        instead = ("the Gaussian candidate is used in its place" if len(used) and used[index] else
+        instead = ("the Gaussian candidate is used in its place" if used[index] else
                    "they were kept, and the value is not an estimate: more pairs, a lower learning rate or the "
                    "Gaussian candidate (baseline='candidate', continuous y) give one")
         warnings.append(f"no training step lowered the validation loss of {name} below that of its untrained "
