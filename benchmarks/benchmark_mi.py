@@ -5,10 +5,11 @@ kellynotes' default estimate beside KSG, CCA and the peer diffusion estimator, o
     /tmp/dmi/bin/python benchmarks/benchmark_mi_torch.py      # diffusion-mi's MINDE (optional, torch venv)
     python benchmarks/benchmark_mi.py                         # kellynotes; ~25 min on 2 cores; prints the table
 
-Each task's row is stored as soon as it is measured, in ``results/benchmark-mi.{json,npz}`` (with
-provenance; the MINDE chapter renders the table from it), so a killed run resumes where it stopped; rows
-measured with another configuration are measured again. ``--tasks`` runs some of them; ``--networks one`` measures the one-network mode (stored in
-``results/_scratch/``).
+Each task's row is stored as soon as it is measured, in ``results/benchmark-mi.{json,npz}`` (each row
+with its own provenance; the MINDE chapter renders the table from it), so a killed run resumes where it
+stopped. Rows measured with another configuration are measured again, and with ``--refresh`` so are rows
+measured at another commit (a change of code since may have changed them). ``--tasks`` runs some of
+the tasks; a configuration other than the default (``--networks one``, ...) is stored in ``results/_scratch/``.
 The estimate of every estimator is compared with the task's exact I (nats); the summary gives
 the mean and the largest absolute error over the tasks each estimator ran.
 """
@@ -47,6 +48,7 @@ def load_task(path: Path) -> dict:
 def measure(task: dict, config: api.VectorInformationConfig) -> dict:
     start = time.perf_counter()
     result = kellynotes.estimate_mutual_information(task["x"], task["y"], key=jax.random.key(0), config=config)
+    seconds = time.perf_counter() - start
     return dict(task_id=task["task_id"], name=task["name"], dim_x=int(task["x"].shape[1]),
                 dim_y=int(task["y"].shape[1]), truth=task["truth"], value=result.value, stderr=result.stderr,
                 held_out_value=result.held_out_estimate.value, train_value=result.train_estimate.value,
@@ -54,7 +56,7 @@ def measure(task: dict, config: api.VectorInformationConfig) -> dict:
                 kept_steps=[int(t.selected_step) for t in result.training],
                 trained_steps=[int(t.loss_steps[-1]) for t in result.training],
                 gaussian_baseline=result.settings["gaussian_baseline"],
-                seconds=time.perf_counter() - start, peers=task["peers"])
+                seconds=seconds, peers=task["peers"], provenance=store.provenance(seconds))
 
 
 def same_settings(stored: dict, config: api.VectorInformationConfig) -> bool:
@@ -99,6 +101,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="*", default=None, help="task ids (default: every sampled task)")
     parser.add_argument("--table-only", action="store_true", help="print the stored table, measure nothing")
+    parser.add_argument("--refresh", action="store_true",
+                        help="measure again the stored rows measured at another commit than the checkout's "
+                             "(a killed --refresh run resumes: rows measured at this commit are kept)")
     parser.add_argument("--networks", choices=["two", "one"], default=api.VectorInformationConfig().networks,
                         help="a variant other than the default is stored in results/_scratch/, not in the artifact")
     parser.add_argument("--whiten", choices=["auto", "yes", "no"], default="auto",
@@ -126,6 +131,7 @@ def main() -> None:
                         help="VectorInformationConfig.gaussian_estimate: the value where the Gaussian is kept "
                              "(a value other than the default is a variant)")
     args = parser.parse_args()
+    commit = store.code_commit()  # read before the first row is measured, so that every row names the same code
     default = api.VectorInformationConfig()
     config = replace(default, networks=args.networks,
                      train=replace(default.train, learning_rate=args.learning_rate, label_dropout=args.label_dropout,
@@ -155,6 +161,14 @@ def main() -> None:
         if not paths or missing:
             raise SystemExit(f"no benchmark samples {missing or ''} in {SAMPLES}: run "
                              "benchmarks/benchmark_mi_sample.py in its own venv first (see its docstring)")
+        selected = {path.stem for path in paths}  # benchmark_mi_sample.py names each file by its task id
+        elsewhere = [row for row in store.measured_elsewhere(rows.values(), commit) if row["task_id"] in selected]
+        if elsewhere and args.refresh:
+            for row in elsewhere:
+                del rows[row["task_id"]]
+        elif elsewhere:
+            print(f"{len(elsewhere)} stored rows were measured at another commit than this checkout's ({commit[:7]}) "
+                  "and are kept; --refresh measures them again", flush=True)
         for path in paths:
             task = load_task(path)
             if task["task_id"] in rows:

@@ -30,7 +30,8 @@ Errors are signed, in % of the exact I(X;Y) (Eq. 55, uncut). "cut" is the exact 
 as given, integrated from s_min = 1e-3 (`gaussian.mutual_information(g, sde, s_min)`), which is
 what a network trained on the raw pairs can at best return; after whitening the thin directions
 have unit variance and the cut costs nothing. Rows are stored in ``results/flattening.{json,npz}``
-as they finish (a rerun skips those done with the same settings); the MINDE chapter draws them.
+as they finish, each with its own provenance (a rerun skips those done with the same settings, and
+with ``--refresh`` measures again those done at another commit); the MINDE chapter draws them.
 The verdict checks the target: |error| <= 2 % at every lambda_delta >= 1e-3, per sweep and protocol.
 """
 
@@ -80,13 +81,14 @@ def measure(sweep: str, lambda_delta: float, protocol: str) -> dict:
     x, y = g.sample(jax.random.key(2), NUM_PAIRS)
     start = time.perf_counter()
     result = kellynotes.estimate_mutual_information(np.asarray(x), np.asarray(y), key=jax.random.key(0), config=config)
+    seconds = time.perf_counter() - start
     return dict(sweep=sweep, lambda_delta=lambda_delta, protocol=protocol, **SWEEPS[sweep],
                 truth=gaussian.mutual_information(g), cut_truth=gaussian.mutual_information(g, sde, config.train.s_min),
                 total_entropy_x=gaussian.total_entropy_x(g), value=result.value, stderr=result.stderr,
                 train_value=result.train_estimate.value, entropy_difference=result.entropy_difference.value,
                 kept_steps=[int(t.selected_step) for t in result.training], warnings=list(result.warnings),
                 whitened=result.settings["whitened"], gaussian_baseline=result.settings["gaussian_baseline"],
-                seconds=time.perf_counter() - start, config=json.loads(json.dumps(asdict(config))))
+                seconds=seconds, config=json.loads(json.dumps(asdict(config))), provenance=store.provenance(seconds))
 
 
 def row_key(row: dict) -> tuple:
@@ -111,7 +113,11 @@ def main() -> None:
     parser.add_argument("--lambdas", nargs="*", type=float, default=list(LAMBDAS))
     parser.add_argument("--protocols", nargs="*", choices=list(PROTOCOLS), default=list(PROTOCOLS))
     parser.add_argument("--table-only", action="store_true", help="print the stored table, measure nothing")
+    parser.add_argument("--refresh", action="store_true",
+                        help="measure again the stored rows measured at another commit than the checkout's "
+                             "(a killed --refresh run resumes: rows measured at this commit are kept)")
     args = parser.parse_args()
+    commit = store.code_commit()  # read before the first row is measured, so that every row names the same code
     stored = json.loads(ARTIFACT.read_text()) if ARTIFACT.exists() else None
     rows = {}
     if stored is not None and stored["config"]["num_pairs"] == NUM_PAIRS:
@@ -120,6 +126,15 @@ def main() -> None:
             if same_law and row["protocol"] in PROTOCOLS and same_config(row, row["protocol"]):
                 rows[row_key(row)] = row
     if not args.table_only:
+        selected = {(sweep, lambda_delta, protocol)
+                    for sweep in args.sweeps for lambda_delta in args.lambdas for protocol in args.protocols}
+        elsewhere = [row for row in store.measured_elsewhere(rows.values(), commit) if row_key(row) in selected]
+        if elsewhere and args.refresh:
+            for row in elsewhere:
+                del rows[row_key(row)]
+        elif elsewhere:
+            print(f"{len(elsewhere)} stored rows were measured at another commit than this checkout's ({commit[:7]}) "
+                  "and are kept; --refresh measures them again", file=sys.stderr, flush=True)
         for sweep in args.sweeps:
             for protocol in args.protocols:
                 for lambda_delta in args.lambdas:

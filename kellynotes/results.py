@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import store
 
-__all__ = ["CATALOG", "Entry", "RESULTS_DIR", "available", "entry", "load", "model_settings"]
+__all__ = ["CATALOG", "Entry", "RESULTS_DIR", "available", "entry", "load", "measured_at", "model_settings"]
 
 
 def _results_dir() -> Path:
@@ -51,7 +51,7 @@ CATALOG: tuple[Entry, ...] = (
           device="GPU"),
     Entry("benchmark-mi", "the 40 tasks of benchmark-mi at N = 10,000: kellynotes beside KSG, CCA and diffusion-mi",
           "python benchmarks/benchmark_mi.py", required=True),
-    Entry("flattening", "the flattening sweeps of Figs. 9 and 11 (lambda_delta 1e-1 to 1e-4), three protocols",
+    Entry("flattening", "the flattening sweeps of Figs. 9 and 11 (lambda_delta 1e-1 to 1e-4), four protocols",
           "python benchmarks/flattening.py", required=True),
     Entry("spectra-digits", "power spectrum and Gaussian model, digits",
           "python -m kellynotes run spectra --dataset digits", required=True),
@@ -83,6 +83,26 @@ def load(name: str, results_dir=None) -> tuple[dict, dict]:
     entry(name)
     folder = Path(results_dir) if results_dir is not None else RESULTS_DIR
     return store.load_artifact(folder / f"{name}.json")
+
+
+def measured_at(meta: dict) -> str:
+    """Where the numbers of a row-by-row artifact (``meta["results"]["rows"]``) come from, for a
+    chapter to print: the commit and date of every row, from the row's own ``provenance`` (rows
+    stored without one take the artifact's). E.g. ``"commit 1a2b3c4, 2026-12-07"``; "(uncommitted
+    changes)" follows a ``-dirty`` commit; rows measured at several commits give one entry per
+    commit with its number of rows, and rows of one commit measured on several days a range of dates."""
+    groups: dict[str, list[str]] = {}
+    for row in meta["results"]["rows"]:
+        stamp = row.get("provenance", meta["provenance"])
+        commit = stamp["git_commit"]
+        label = commit[:7] + (" (uncommitted changes)" if commit.endswith("-dirty") else "")
+        groups.setdefault(label, []).append(stamp["date"][:10])
+    entries = {label: f"{label}, {min(dates)}" + (f" to {max(dates)}" if max(dates) != min(dates) else "")
+               for label, dates in groups.items()}
+    if len(entries) == 1:
+        return f"commit {next(iter(entries.values()))}"
+    return "commits " + "; ".join(f"{entries[label]} ({len(dates)} row{'s' * (len(dates) > 1)})"
+                                   for label, dates in groups.items())
 
 
 def model_settings(meta: dict) -> dict:

@@ -22,8 +22,8 @@ import numpy as np
 
 from .atomic import atomic_write, atomic_write_text
 
-__all__ = ["ARTIFACT_KEYS", "PEAK_FLOPS", "PROVENANCE_KEYS", "code_commit", "device_report", "load_artifact",
-           "provenance", "save_artifact", "to_uint8"]
+__all__ = ["ARTIFACT_KEYS", "PEAK_FLOPS", "PROVENANCE_KEYS", "code_commit", "device_report", "git_commit",
+           "load_artifact", "measured_elsewhere", "provenance", "save_artifact", "to_uint8"]
 
 #: The keys of an artifact's JSON.
 ARTIFACT_KEYS = ("name", "kind", "config", "results", "training", "provenance")
@@ -39,23 +39,42 @@ PEAK_FLOPS = {
 }
 
 
+def git_commit(folder) -> str | None:
+    """The commit of the git checkout that holds ``folder``, with ``-dirty`` if a tracked file outside
+    ``results/`` differs from it; ``None`` if ``folder`` is in no checkout (or git is missing).
+
+    ``results/`` does not count: it holds the artifacts the runs write (and a benchmark rewrites its
+    own artifact after every row), not the code that computes them.
+    """
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                                cwd=folder).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ":(top)", ":(top,exclude)results"],
+                               capture_output=True, text=True, check=True, cwd=folder).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
 @functools.cache
 def code_commit() -> str:
-    """The checkout's commit (``-dirty`` if tracked files differ); ``$KELLYNOTES_GIT_COMMIT`` where the
-    code was copied without its git folder (e.g. to a remote GPU machine); else "unknown".
+    """The package checkout's :func:`git_commit`; ``$KELLYNOTES_GIT_COMMIT`` where the code was copied
+    without its git folder (e.g. to a remote GPU machine); else "unknown".
 
     Read once per process, at the first call: an experiment module calls it when it is imported,
     so that a long run records the commit of the code that runs even if the checkout changes meanwhile.
     """
-    try:
-        folder = Path(__file__).parent
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                                cwd=folder).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, check=True, cwd=folder).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("KELLYNOTES_GIT_COMMIT", "unknown")
+    return git_commit(Path(__file__).parent) or os.environ.get("KELLYNOTES_GIT_COMMIT", "unknown")
+
+
+def measured_elsewhere(rows, commit: str | None = None) -> list[dict]:
+    """The rows of a resumable benchmark (each a dict with its own ``provenance``, see
+    :func:`provenance`) that were not measured at ``commit`` (default: :func:`code_commit`), rows
+    without a provenance of their own included. A rerun keeps stored rows whose settings match; these
+    are the ones that a change of code since may have made stale."""
+    commit = code_commit() if commit is None else commit
+    return [row for row in rows if row.get("provenance", {}).get("git_commit") != commit]
 
 
 def provenance(wall_time_s: float) -> dict:

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from kellynotes import atomic, cli, store
+from kellynotes import atomic, cli, results, store
 
 
 def meta(**provenance):
@@ -64,6 +64,48 @@ def test_uint8_images_round_the_pixel_range():
 def test_provenance_has_the_schema_fields():
     stamp = store.provenance(12.345)
     assert set(store.PROVENANCE_KEYS) <= set(stamp) and stamp["wall_time_s"] == 12.3
+
+
+def test_git_commit_is_dirty_for_changed_code_not_for_rewritten_results(tmp_path):
+    # A benchmark rewrites its artifact in results/ after every row: that must not mark the code that
+    # measured the rows as uncommitted, while an edit anywhere else must.
+    assert store.git_commit(tmp_path) is None  # not a checkout
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "row.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "."], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], cwd=tmp_path, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, check=True, capture_output=True,
+                          text=True).stdout.strip()
+    assert store.git_commit(tmp_path) == store.git_commit(tmp_path / "results") == head
+    (tmp_path / "results" / "row.json").write_text('{"value": 1}')
+    (tmp_path / "results" / "new.json").write_text("{}")  # untracked
+    assert store.git_commit(tmp_path) == head
+    (tmp_path / "code.py").write_text("x = 2")
+    assert store.git_commit(tmp_path / "results") == head + "-dirty"
+
+
+def test_measured_elsewhere_names_rows_of_other_commits_and_rows_without_provenance():
+    rows = [dict(task="a", provenance=dict(git_commit="abc")), dict(task="b", provenance=dict(git_commit="def")),
+            dict(task="c")]
+    assert [row["task"] for row in store.measured_elsewhere(rows, "abc")] == ["b", "c"]
+    assert store.measured_elsewhere(rows[:1], "abc") == []
+
+
+def test_measured_at_names_every_commit_of_the_rows():
+    def row(commit, date):
+        return dict(provenance=dict(git_commit=commit, date=f"{date}T01:00:00+00:00"))
+
+    artifact = meta(git_commit="f" * 40, date="2026-12-07T02:00:00+00:00")
+    artifact["results"] = dict(rows=[dict(value=1.0), dict(value=2.0)])  # rows stored without a provenance
+    assert results.measured_at(artifact) == "commit fffffff, 2026-12-07"
+    artifact["results"]["rows"] = [row("a" * 40 + "-dirty", "2026-12-06"), row("a" * 40 + "-dirty", "2026-12-07")]
+    assert results.measured_at(artifact) == "commit aaaaaaa (uncommitted changes), 2026-12-06 to 2026-12-07"
+    a, b = "a" * 40, "b" * 40
+    artifact["results"]["rows"] = [row(a, "2026-12-06"), row(b, "2026-12-07"), row(a, "2026-12-06")]
+    assert results.measured_at(artifact) == "commits aaaaaaa, 2026-12-06 (2 rows); bbbbbbb, 2026-12-07 (1 row)"
 
 
 def test_the_catalogue_loads_without_jax():
