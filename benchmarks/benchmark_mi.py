@@ -73,7 +73,7 @@ def same_settings(stored: dict, config: api.VectorInformationConfig) -> bool:
     return False
 
 
-def save(rows: list[dict], config: api.VectorInformationConfig, seconds: float, artifact_path: Path,
+def save(rows: list[dict], config: api.VectorInformationConfig, artifact_path: Path,
          stored: dict | None = None) -> None:
     """The artifact pair ``benchmark-mi.{json,npz}`` (the schema of
     :func:`kellynotes.store.load_artifact`): the rows in the json, their numbers as arrays.
@@ -82,7 +82,7 @@ def save(rows: list[dict], config: api.VectorInformationConfig, seconds: float, 
     rows = sorted(rows, key=lambda row: row["name"])
     if stored is None:
         settings = dict(estimate=asdict(config), num_pairs=10_000, sample_seed=0, peers=list(PEERS))
-        provenance = store.provenance(seconds)
+        provenance = store.provenance(sum(row["seconds"] for row in rows))  # the rows' own wall times
     else:
         settings = stored["config"]
         now = store.provenance(0.0)
@@ -154,7 +154,6 @@ def main() -> None:
     stored = json.loads(artifact_path.read_text()) if artifact_path.exists() else None
     same = stored is not None and same_settings(stored["config"]["estimate"], config)
     rows = {row["task_id"]: row for row in stored["results"]["rows"]} if same else {}
-    seconds = stored["provenance"]["wall_time_s"] if rows else 0.0
     if not args.table_only:
         paths = sorted(SAMPLES.glob("*.npz")) if args.tasks is None else [SAMPLES / f"{t}.npz" for t in args.tasks]
         missing = [path.name for path in paths if not path.exists()]
@@ -175,11 +174,10 @@ def main() -> None:
                 if rows[task["task_id"]]["peers"] != task["peers"]:  # a peer has been run since
                     rows[task["task_id"]]["peers"] = task["peers"]
                     stored = json.loads(artifact_path.read_text())
-                    save(list(rows.values()), config, seconds, artifact_path, stored=stored)
+                    save(list(rows.values()), config, artifact_path, stored=stored)
                 continue
             rows[task["task_id"]] = measure(task, config)
-            seconds += rows[task["task_id"]]["seconds"]
-            save(list(rows.values()), config, seconds, artifact_path)
+            save(list(rows.values()), config, artifact_path)
             row = rows[task["task_id"]]
             print(f"{row['name']:48s} {row['truth']:6.3f} {row['value']:7.3f} ± {row['stderr']:.3f} "
                   f"({row['value'] - row['truth']:+.3f}) {row['seconds']:4.0f} s", flush=True)
