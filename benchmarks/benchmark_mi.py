@@ -101,9 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="*", default=None, help="task ids (default: every sampled task)")
     parser.add_argument("--table-only", action="store_true", help="print the stored table, measure nothing")
-    parser.add_argument("--refresh", action="store_true",
-                        help="measure again the stored rows measured at another commit than the checkout's "
-                             "(a killed --refresh run resumes: rows measured at this commit are kept)")
+    parser.add_argument("--refresh", action="store_true", help=store.REFRESH_HELP)
     parser.add_argument("--networks", choices=["two", "one"], default=api.VectorInformationConfig().networks,
                         help="a variant other than the default is stored in results/_scratch/, not in the artifact")
     parser.add_argument("--whiten", choices=["auto", "yes", "no"], default="auto",
@@ -161,13 +159,8 @@ def main() -> None:
             raise SystemExit(f"no benchmark samples {missing or ''} in {SAMPLES}: run "
                              "benchmarks/benchmark_mi_sample.py in its own venv first (see its docstring)")
         selected = {path.stem for path in paths}  # benchmark_mi_sample.py names each file by its task id
-        elsewhere = [row for row in store.measured_elsewhere(rows.values(), commit) if row["task_id"] in selected]
-        if elsewhere and args.refresh:
-            for row in elsewhere:
-                del rows[row["task_id"]]
-        elif elsewhere:
-            print(f"{len(elsewhere)} stored rows were measured at another commit than this checkout's ({commit[:7]}) "
-                  "and are kept; --refresh measures them again", flush=True)
+        if kept := store.refresh_rows(rows, selected, commit, refresh=args.refresh):
+            print(kept, flush=True)
         for path in paths:
             task = load_task(path)
             if task["task_id"] in rows:

@@ -113,9 +113,7 @@ def main() -> None:
     parser.add_argument("--lambdas", nargs="*", type=float, default=list(LAMBDAS))
     parser.add_argument("--protocols", nargs="*", choices=list(PROTOCOLS), default=list(PROTOCOLS))
     parser.add_argument("--table-only", action="store_true", help="print the stored table, measure nothing")
-    parser.add_argument("--refresh", action="store_true",
-                        help="measure again the stored rows measured at another commit than the checkout's "
-                             "(a killed --refresh run resumes: rows measured at this commit are kept)")
+    parser.add_argument("--refresh", action="store_true", help=store.REFRESH_HELP)
     args = parser.parse_args()
     commit = store.code_commit()  # read before the first row is measured, so that every row names the same code
     stored = json.loads(ARTIFACT.read_text()) if ARTIFACT.exists() else None
@@ -128,13 +126,8 @@ def main() -> None:
     if not args.table_only:
         selected = {(sweep, lambda_delta, protocol)
                     for sweep in args.sweeps for lambda_delta in args.lambdas for protocol in args.protocols}
-        elsewhere = [row for row in store.measured_elsewhere(rows.values(), commit) if row_key(row) in selected]
-        if elsewhere and args.refresh:
-            for row in elsewhere:
-                del rows[row_key(row)]
-        elif elsewhere:
-            print(f"{len(elsewhere)} stored rows were measured at another commit than this checkout's ({commit[:7]}) "
-                  "and are kept; --refresh measures them again", file=sys.stderr, flush=True)
+        if kept := store.refresh_rows(rows, selected, commit, refresh=args.refresh):
+            print(kept, file=sys.stderr, flush=True)
         for sweep in args.sweeps:
             for protocol in args.protocols:
                 for lambda_delta in args.lambdas:

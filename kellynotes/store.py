@@ -22,8 +22,9 @@ import numpy as np
 
 from .atomic import atomic_write, atomic_write_text
 
-__all__ = ["ARTIFACT_KEYS", "PEAK_FLOPS", "PROVENANCE_KEYS", "code_commit", "device_report", "git_commit",
-           "load_artifact", "measured_elsewhere", "provenance", "save_artifact", "to_uint8"]
+__all__ = ["ARTIFACT_KEYS", "PEAK_FLOPS", "PROVENANCE_KEYS", "REFRESH_HELP", "code_commit", "device_report",
+           "git_commit", "load_artifact", "measured_elsewhere", "provenance", "refresh_rows", "save_artifact",
+           "to_uint8"]
 
 #: The keys of an artifact's JSON.
 ARTIFACT_KEYS = ("name", "kind", "config", "results", "training", "provenance")
@@ -74,7 +75,32 @@ def measured_elsewhere(rows, commit: str | None = None) -> list[dict]:
     without a provenance of their own included. A rerun keeps stored rows whose settings match; these
     are the ones that a change of code since may have made stale."""
     commit = code_commit() if commit is None else commit
-    return [row for row in rows if row.get("provenance", {}).get("git_commit") != commit]
+    return [row for row in rows if not _measured_at_commit(row, commit)]
+
+
+def _measured_at_commit(row: dict, commit: str) -> bool:
+    return row.get("provenance", {}).get("git_commit") == commit
+
+
+#: The help of a resumable benchmark's ``--refresh`` (see :func:`refresh_rows`).
+REFRESH_HELP = ("measure again the stored rows measured at another commit than the checkout's "
+                "(a killed --refresh run resumes: rows measured at this commit are kept)")
+
+
+def refresh_rows(rows: dict, selected, commit: str, *, refresh: bool) -> str:
+    """Resuming a row-by-row benchmark: of ``rows`` (the stored rows by key), those whose key is in
+    ``selected`` and that were measured at another commit than ``commit`` (:func:`measured_elsewhere`)
+    are deleted from ``rows`` with ``refresh``, so that they are measured again; else they are kept.
+    Returns a sentence saying that some were kept, or "" when none was."""
+    elsewhere = [key for key, row in rows.items() if key in selected and not _measured_at_commit(row, commit)]
+    if refresh:
+        for key in elsewhere:
+            del rows[key]
+        return ""
+    if not elsewhere:
+        return ""
+    return (f"{len(elsewhere)} stored rows were measured at another commit than this checkout's ({commit[:7]}) "
+            "and are kept; --refresh measures them again")
 
 
 def provenance(wall_time_s: float) -> dict:

@@ -94,6 +94,19 @@ def test_measured_elsewhere_names_rows_of_other_commits_and_rows_without_provena
     assert store.measured_elsewhere(rows[:1], "abc") == []
 
 
+def test_refresh_rows_drops_only_selected_rows_of_other_commits():
+    def fresh():
+        return {key: dict(provenance=dict(git_commit=commit)) for key, commit in
+                [("a", "abc"), ("b", "def"), ("c", "def")]}
+
+    rows = fresh()
+    assert store.refresh_rows(rows, {"a", "b"}, "abc", refresh=True) == "" and sorted(rows) == ["a", "c"]
+    rows = fresh()
+    kept = store.refresh_rows(rows, {"a", "b", "c"}, "abc", refresh=False)
+    assert kept.startswith("2 stored rows") and "--refresh" in kept and sorted(rows) == ["a", "b", "c"]
+    assert store.refresh_rows(fresh(), {"a"}, "abc", refresh=False) == ""
+
+
 def test_measured_at_names_every_commit_of_the_rows():
     def row(commit, date):
         return dict(provenance=dict(git_commit=commit, date=f"{date}T01:00:00+00:00"))
