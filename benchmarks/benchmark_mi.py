@@ -45,9 +45,11 @@ def load_task(path: Path) -> dict:
     return task
 
 
-def measure(task: dict, config: api.VectorInformationConfig) -> dict:
+def measure(task: dict, config: api.VectorInformationConfig, seed: int = 0) -> dict:
+    """The row of one task: the estimate from ``jax.random.key(seed)`` (the benchmark's is 0), its
+    checks and its cost, beside the peers' estimates on the same pairs."""
     start = time.perf_counter()
-    result = kellynotes.estimate_mutual_information(task["x"], task["y"], key=jax.random.key(0), config=config)
+    result = kellynotes.estimate_mutual_information(task["x"], task["y"], key=jax.random.key(seed), config=config)
     seconds = time.perf_counter() - start
     return dict(task_id=task["task_id"], name=task["name"], dim_x=int(task["x"].shape[1]),
                 dim_y=int(task["y"].shape[1]), truth=task["truth"], value=result.value, stderr=result.stderr,
