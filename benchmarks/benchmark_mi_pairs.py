@@ -44,7 +44,8 @@ SEEDS = (0,)
 
 
 def samples_path(task_id: str, num_pairs: int) -> Path:
-    """Where ``benchmark_mi_sample.py --num-pairs num_pairs`` writes the task's samples."""
+    """Where ``benchmark_mi_sample.py --num-pairs num_pairs`` writes the task's samples (its
+    ``samples_folder``, which this venv cannot import: that script imports benchmark-mi)."""
     folder = SAMPLES if num_pairs == 10_000 else SAMPLES.parent / f"benchmark-mi-{num_pairs}"
     return folder / f"{task_id}.npz"
 

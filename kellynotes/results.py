@@ -51,8 +51,8 @@ CATALOG: tuple[Entry, ...] = (
           device="GPU"),
     Entry("benchmark-mi", "the 40 tasks of benchmark-mi at N = 10,000: kellynotes beside KSG, CCA and diffusion-mi",
           "python benchmarks/benchmark_mi.py", required=True),
-    Entry("benchmark-mi-pairs", "spiral 25 x 25 of benchmark-mi at 10,000 to 300,000 pairs and 10,000 or 30,000 "
-          "training steps", "python benchmarks/benchmark_mi_pairs.py", required=True),
+    Entry("benchmark-mi-pairs", "spiral 25 x 25 of benchmark-mi at 10,000 to 300,000 pairs, 10,000 to 100,000 "
+          "training steps and several keys", "python benchmarks/benchmark_mi_pairs.py", required=True),
     Entry("flattening", "the flattening sweeps of Figs. 9 and 11 (lambda_delta 1e-1 to 1e-4), four protocols",
           "python benchmarks/flattening.py", required=True),
     Entry("spectra-digits", "power spectrum and Gaussian model, digits",

@@ -147,6 +147,26 @@ def test_benchmark_table_summarises_the_rows_it_is_given():
     assert information.benchmark_table(rows).splitlines()[2].endswith("(Gaussian, warning)")
 
 
+def test_benchmark_pairs_table_orders_and_labels_its_rows():
+    from kellynotes.figures import information
+
+    def row(num_pairs, steps, seed, value, used, warnings=()):
+        return dict(task_id="spiral", name="Spiral", dim_x=25, dim_y=25, truth=1.0, value=value, stderr=0.01,
+                    held_out_value=value, train_value=value - 0.02, kept_steps=[steps // 2], seconds=10.0,
+                    warnings=list(warnings), gaussian_baseline=dict(used=used), num_pairs=num_pairs, steps=steps,
+                    seed=seed)
+
+    rows = [row(100_000, 30_000, 1, 0.98, False), row(10_000, 10_000, 0, 0.8, True),
+            row(100_000, 30_000, 0, 1.01, False, ["parted"])]
+    lines = information.benchmark_pairs_table(rows).splitlines()
+    assert lines[0] == "Spiral, exact I 1.000 nats"
+    body = lines[3:6]  # after the title, the header and the rule: by pairs, then steps, then seed
+    assert [line.split()[:3] for line in body] == [["10,000", "10,000", "0"], ["100,000", "30,000", "0"],
+                                                   ["100,000", "30,000", "1"]]
+    assert "-0.200  Gaussian" in body[0] and "+0.010   network" in body[1] and body[1].endswith("(warning)")
+    assert "-0.020   network" in body[2] and not body[2].endswith("(warning)")
+
+
 def _flattening_row(sweep, protocol, lambda_delta, truth, value):
     return dict(sweep=sweep, protocol=protocol, lambda_delta=lambda_delta, truth=truth, cut_truth=truth - 0.01,
                 value=value, stderr=0.01, kept_steps=[100], seconds=1.0, warnings=[], dim_x=4, dim_y=2, k=2)

@@ -321,16 +321,16 @@ def benchmark_table(rows: list[dict], costs: bool = True) -> str:
 def benchmark_pairs_table(rows: list[dict]) -> str:
     """A text table of a benchmark-mi-pairs artifact (``benchmarks/benchmark_mi_pairs.py``): per task,
     the default estimate at each number of pairs, of training steps and key seed, with its error (nats), which
-    field gave it (the fitted Gaussian, or the network), the step whose weights were kept, MINDE of the
-    kept field on the held-out and on the training pairs (as errors), and the cost."""
+    field gave it (the fitted Gaussian, or the network), the step whose network weights were kept, MINDE of
+    the kept field on the held-out and on the training pairs (as errors), and the cost."""
     lines = []
     for task_id in dict.fromkeys(row["task_id"] for row in rows):
         task = sorted((row for row in rows if row["task_id"] == task_id),
                       key=lambda row: (row["num_pairs"], row["steps"], row["seed"]))
         first = task[0]
-        lines.append(f"{first['name']} ({first['dim_x']} × {first['dim_y']}), exact I {first['truth']:.3f} nats")
+        lines.append(f"{first['name']}, exact I {first['truth']:.3f} nats")
         header = (f"{'pairs':>9s} {'steps':>7s} {'seed':>4s} {'value ± s.e.':>15s} {'error':>7s} {'field':>9s} "
-                  f"{'kept':>7s} {'held-out':>9s} {'training':>9s} {'cost':>6s}")
+                  f"{'step':>7s} {'held-out':>9s} {'training':>9s} {'cost':>6s}")
         lines += [header, "-" * len(header)]
         for row in task:
             field = "Gaussian" if any(gaussian_used(row.get("gaussian_baseline"))) else "network"
@@ -340,8 +340,9 @@ def benchmark_pairs_table(rows: list[dict]) -> str:
                          f"{row['held_out_value'] - row['truth']:+9.3f} {row['train_value'] - row['truth']:+9.3f} "
                          f"{row['seconds']:5.0f}s" + ("  (warning)" if row["warnings"] else ""))
         lines.append("")
-    lines.append("error: value − exact I; held-out, training: MINDE of the kept field on those pairs, as errors; "
-                 "seed: the estimate's key")
+    lines.append("error: value − exact I; field: the one kept (the network only if ahead of the Gaussian on "
+                 "validation);\nstep: that of the network's kept weights; held-out, training: MINDE of the kept "
+                 "field on those pairs, as errors;\nseed: the estimate's key (split, weights, draws)")
     return "\n".join(lines)
 
 
