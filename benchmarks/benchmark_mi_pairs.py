@@ -5,13 +5,12 @@ of training, or of the estimator? (issue 17)
         /tmp/bmi/bin/python benchmarks/benchmark_mi_sample.py --no-peers --num-pairs $n \\
             --tasks spiral-multinormal-sparse-25-25-2-2.0
     done
-    python benchmarks/benchmark_mi_pairs.py   # ~16 min on 2 cores; prints the table
-    python benchmarks/benchmark_mi_pairs.py --pairs 100000 300000 --steps 30000 --seeds 1 2
-    python benchmarks/benchmark_mi_pairs.py --pairs 300000 --steps 100000
+    python benchmarks/benchmark_mi_pairs.py   # the stored 15 rows, ~21 min on 2 cores; prints the table
 
 On the standard benchmark at N = 10,000 (``benchmarks/benchmark_mi.py``) one task is off by more than
-0.1 nats: the spiral at 25 × 25. For every number of pairs in ``--pairs`` and of training steps in
-``--steps`` this runs the default ``estimate_mutual_information`` (only ``TrainConfig.steps`` changed;
+0.1 nats: the spiral at 25 × 25. For each run of :data:`RUNS` (or, given any of ``--pairs``, ``--steps``
+and ``--seeds``, for every combination of those) this runs the default ``estimate_mutual_information``
+(only ``TrainConfig.steps`` changed;
 the learning-rate schedule then spans those steps) on bmi's sample of that size (seed 0, as the
 benchmark; 10,000 pairs are the benchmark's own samples), from each key ``jax.random.key(seed)`` in
 ``--seeds`` (the benchmark's is 0; the key sets the split, the initial weights and every draw). The
@@ -41,6 +40,10 @@ TASKS = ("spiral-multinormal-sparse-25-25-2-2.0",)
 PAIRS = (10_000, 30_000, 100_000, 300_000)
 STEPS = (10_000, 30_000)
 SEEDS = (0,)
+# The stored runs, as (pairs, steps, seeds) groups: every size at the default and three times the steps
+# from the benchmark's key, then other keys where the outcome could be luck, then a longer run.
+RUNS = ((PAIRS, STEPS, SEEDS), ((10_000,), (10_000,), (1, 2)), ((100_000, 300_000), (30_000,), (1, 2)),
+        ((300_000,), (100_000,), (0,)))
 
 
 def samples_path(task_id: str, num_pairs: int) -> Path:
@@ -69,9 +72,9 @@ def save(rows: list[dict], config: api.VectorInformationConfig) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), help="benchmark-mi task ids")
-    parser.add_argument("--pairs", nargs="+", type=int, default=list(PAIRS), help="numbers of pairs")
-    parser.add_argument("--steps", nargs="+", type=int, default=list(STEPS), help="numbers of training steps")
-    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS), help="keys of the estimate")
+    parser.add_argument("--pairs", nargs="+", type=int, help=f"numbers of pairs (with --steps, --seeds; default {PAIRS})")
+    parser.add_argument("--steps", nargs="+", type=int, help=f"numbers of training steps (default {STEPS})")
+    parser.add_argument("--seeds", nargs="+", type=int, help=f"keys of the estimate (default {SEEDS})")
     parser.add_argument("--table-only", action="store_true", help="print the stored table, measure nothing")
     parser.add_argument("--refresh", action="store_true", help=store.REFRESH_HELP)
     args = parser.parse_args()
@@ -82,8 +85,10 @@ def main() -> None:
     rows = {row_key(row["task_id"], row["num_pairs"], row["steps"], row["seed"]): row
             for row in stored["results"]["rows"]} if same else {}
     if not args.table_only:
-        runs = [(task_id, n, steps, seed) for task_id in args.tasks for n in args.pairs for steps in args.steps
-                for seed in args.seeds]
+        groups = RUNS if (args.pairs, args.steps, args.seeds) == (None, None, None) else \
+            ((args.pairs or PAIRS, args.steps or STEPS, args.seeds or SEEDS),)
+        runs = [(task_id, n, steps, seed) for task_id in args.tasks for pairs, step_counts, seeds in groups
+                for n in pairs for steps in step_counts for seed in seeds]
         missing = sorted({str(samples_path(task_id, n)) for task_id, n, _, _ in runs
                           if not samples_path(task_id, n).exists()})
         if missing:
