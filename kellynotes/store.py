@@ -99,8 +99,10 @@ def refresh_rows(rows: dict, selected, commit: str, *, refresh: bool) -> str:
         return ""
     if not elsewhere:
         return ""
-    return (f"{len(elsewhere)} stored rows were measured at another commit than this checkout's ({commit[:7]}) "
-            "and are kept; --refresh measures them again")
+    one = len(elsewhere) == 1
+    return (f"{len(elsewhere)} stored {'row was' if one else 'rows were'} measured at another commit than this "
+            f"checkout's ({commit[:7]}) and {'is' if one else 'are'} kept; --refresh measures "
+            f"{'it' if one else 'them'} again")
 
 
 def provenance(wall_time_s: float) -> dict:

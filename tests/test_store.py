@@ -105,6 +105,8 @@ def test_refresh_rows_drops_only_selected_rows_of_other_commits():
     kept = store.refresh_rows(rows, {"a", "b", "c"}, "abc", refresh=False)
     assert kept.startswith("2 stored rows") and "--refresh" in kept and sorted(rows) == ["a", "b", "c"]
     assert store.refresh_rows(fresh(), {"a"}, "abc", refresh=False) == ""
+    kept = store.refresh_rows(fresh(), {"b"}, "abc", refresh=False)
+    assert kept.startswith("1 stored row was measured") and "is kept" in kept and "measures it again" in kept
 
 
 def test_measured_at_names_every_commit_of_the_rows():
