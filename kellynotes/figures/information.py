@@ -319,30 +319,32 @@ def benchmark_table(rows: list[dict], costs: bool = True) -> str:
 
 
 def benchmark_pairs_table(rows: list[dict]) -> str:
-    """A text table of a benchmark-mi-pairs artifact (``benchmarks/benchmark_mi_pairs.py``): per task,
-    the default estimate at each number of pairs, of training steps and key seed, with its error (nats), which
-    field gave it (the fitted Gaussian, or the network), the step whose network weights were kept, MINDE of
-    the kept field on the held-out and on the training pairs (as errors), and the cost."""
+    """A text table of a benchmark-mi-pairs artifact (``benchmarks/benchmark_mi_pairs.py``), under 90
+    characters wide: per task, the default estimate at each number of pairs, of training steps and key
+    seed, with its error (nats), which field gave it (the fitted Gaussian, or the network), the step
+    whose network weights were kept, MINDE of the kept field on the held-out and on the training pairs
+    (as errors), and the cost; "*" marks an estimate that warned."""
     lines = []
     for task_id in dict.fromkeys(row["task_id"] for row in rows):
         task = sorted((row for row in rows if row["task_id"] == task_id),
                       key=lambda row: (row["num_pairs"], row["steps"], row["seed"]))
         first = task[0]
         lines.append(f"{first['name']}, exact I {first['truth']:.3f} nats")
-        header = (f"{'pairs':>9s} {'steps':>7s} {'seed':>4s} {'value ± s.e.':>15s} {'error':>7s} {'field':>9s} "
-                  f"{'step':>7s} {'held-out':>9s} {'training':>9s} {'cost':>6s}")
+        header = (f"{'pairs':>7s} {'steps':>7s} {'seed':>4s} {'value ± s.e.':>14s} {'error':>7s} {'field':>8s} "
+                  f"{'step':>6s} {'held-out':>8s} {'training':>8s} {'cost':>5s}")
         lines += [header, "-" * len(header)]
         for row in task:
             field = "Gaussian" if any(gaussian_used(row.get("gaussian_baseline"))) else "network"
-            lines.append(f"{row['num_pairs']:9,d} {row['steps']:7,d} {row['seed']:4d} "
-                         f"{row['value']:7.3f} ± {row['stderr']:.3f} {row['value'] - row['truth']:+7.3f} "
-                         f"{field:>9s} {max(row['kept_steps']):7,d} "
-                         f"{row['held_out_value'] - row['truth']:+9.3f} {row['train_value'] - row['truth']:+9.3f} "
-                         f"{row['seconds']:5.0f}s" + ("  (warning)" if row["warnings"] else ""))
+            lines.append(f"{row['num_pairs']:7,d} {row['steps']:7,d} {row['seed']:4d} "
+                         f"{row['value']:6.3f} ± {row['stderr']:.3f} {row['value'] - row['truth']:+7.3f} "
+                         f"{field:>8s} {max(row['kept_steps']):6,d} "
+                         f"{row['held_out_value'] - row['truth']:+8.3f} {row['train_value'] - row['truth']:+8.3f} "
+                         f"{row['seconds']:4.0f}s" + (" *" if row["warnings"] else ""))
         lines.append("")
-    lines.append("error: value − exact I; field: the one kept (the network only if ahead of the Gaussian on "
-                 "validation);\nstep: that of the network's kept weights; held-out, training: MINDE of the kept "
-                 "field on those pairs, as errors;\nseed: the estimate's key (split, weights, draws)")
+    lines += ["error: value − exact I; field: the one kept (the network only if ahead of the Gaussian",
+              "on validation); step: that of the network's kept weights; held-out, training: MINDE",
+              "of the kept field on those pairs, as errors; seed: the estimate's key (split, weights,",
+              "draws); *: the estimate warned"]
     return "\n".join(lines)
 
 
