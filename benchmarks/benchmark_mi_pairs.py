@@ -28,7 +28,6 @@ import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import numpy as np
 from benchmark_mi import SAMPLES, load_task, measure  # the benchmark's loader and measurement, sibling script
 
 from kellynotes import api, store
@@ -60,13 +59,8 @@ def row_key(task_id: str, num_pairs: int, steps: int, seed: int) -> str:
 def save(rows: list[dict], config: api.VectorInformationConfig) -> None:
     """The artifact pair ``benchmark-mi-pairs.{json,npz}`` (the schema of :func:`kellynotes.store.load_artifact`)."""
     rows = sorted(rows, key=lambda row: (row["task_id"], row["num_pairs"], row["steps"], row["seed"]))
-    artifact = dict(name="benchmark-mi-pairs", kind="benchmark-mi-pairs",
-                    config=dict(estimate=asdict(config), sample_seed=0, varied="num_pairs, train.steps, key seed"),
-                    results=dict(rows=rows), training={},
-                    provenance=store.provenance(sum(row["seconds"] for row in rows)))  # the rows' own wall times
-    arrays = {name: np.asarray([row[name] for row in rows], np.float64)
-              for name in ("num_pairs", "steps", "seed", "truth", "value", "stderr", "seconds")}
-    store.save_artifact(ARTIFACT, artifact, arrays, compressed=False)
+    settings = dict(estimate=asdict(config), sample_seed=0, varied="num_pairs, train.steps, key seed")
+    store.save_rows(ARTIFACT, rows, settings, ("num_pairs", "steps", "seed", "truth", "value", "stderr", "seconds"))
 
 
 def main() -> None:

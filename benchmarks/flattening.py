@@ -98,13 +98,9 @@ def row_key(row: dict) -> tuple:
 def save(rows: list[dict]) -> None:
     """``results/flattening.{json,npz}`` in the schema of :func:`kellynotes.store.load_artifact`."""
     rows = sorted(rows, key=lambda row: (row["sweep"], list(PROTOCOLS).index(row["protocol"]), -row["lambda_delta"]))
-    artifact = dict(name="flattening", kind="flattening", results=dict(rows=rows), training={},
-                    config=dict(num_pairs=NUM_PAIRS, sweeps=SWEEPS, noise_std=1.0, gaussian_seed=1, sample_seed=2,
-                                protocols={name: json.loads(json.dumps(asdict(c))) for name, c in PROTOCOLS.items()}),
-                    provenance=store.provenance(sum(row["seconds"] for row in rows)))
-    arrays = {name: np.asarray([row[name] for row in rows], np.float64)
-              for name in ("lambda_delta", "truth", "cut_truth", "value", "stderr", "seconds")}
-    store.save_artifact(ARTIFACT, artifact, arrays, compressed=False)
+    config = dict(num_pairs=NUM_PAIRS, sweeps=SWEEPS, noise_std=1.0, gaussian_seed=1, sample_seed=2,
+                  protocols={name: json.loads(json.dumps(asdict(c))) for name, c in PROTOCOLS.items()})
+    store.save_rows(ARTIFACT, rows, config, ("lambda_delta", "truth", "cut_truth", "value", "stderr", "seconds"))
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from .atomic import atomic_write, atomic_write_text
 
 __all__ = ["ARTIFACT_KEYS", "PEAK_FLOPS", "PROVENANCE_KEYS", "REFRESH_HELP", "code_commit", "device_report",
            "git_commit", "load_artifact", "measured_elsewhere", "provenance", "refresh_rows", "save_artifact",
-           "to_uint8"]
+           "save_rows", "to_uint8"]
 
 #: The keys of an artifact's JSON.
 ARTIFACT_KEYS = ("name", "kind", "config", "results", "training", "provenance")
@@ -153,6 +153,18 @@ def save_artifact(path, meta: dict, arrays: dict, *, compressed: bool = True) ->
     atomic_write(path.with_suffix(".npz"), lambda file: write_arrays(file, **arrays))
     atomic_write_text(path, json.dumps(meta, indent=1))
     return path
+
+
+def save_rows(path, rows: list[dict], config: dict, columns) -> Path:
+    """The artifact of a row-by-row benchmark (its name and kind: the file's stem): ``rows`` in the json
+    with ``config``, the rows' ``columns`` as float64 arrays in the npz (uncompressed), and a provenance
+    whose wall time is the sum of the rows' ``seconds`` (each row was measured in its own time, perhaps
+    in an earlier run)."""
+    path = Path(path)
+    meta = dict(name=path.stem, kind=path.stem, config=config, results=dict(rows=rows), training={},
+                provenance=provenance(sum(row["seconds"] for row in rows)))
+    arrays = {name: np.asarray([row[name] for row in rows], np.float64) for name in columns}
+    return save_artifact(path, meta, arrays, compressed=False)
 
 
 def _check_meta(meta: dict, path: Path) -> None:

@@ -94,6 +94,16 @@ def test_measured_elsewhere_names_rows_of_other_commits_and_rows_without_provena
     assert store.measured_elsewhere(rows[:1], "abc") == []
 
 
+def test_save_rows_writes_the_columns_and_the_rows_own_wall_time(tmp_path):
+    rows = [dict(key="a", value=0.5, seconds=2.0), dict(key="b", value=1.5, seconds=3.5)]
+    store.save_rows(tmp_path / "sweep.json", rows, dict(steps=10), ("value", "seconds"))
+    meta, arrays = store.load_artifact(tmp_path / "sweep.json")
+    assert meta["name"] == meta["kind"] == "sweep" and meta["config"] == dict(steps=10)
+    assert meta["results"]["rows"] == rows and sorted(arrays) == ["seconds", "value"]
+    np.testing.assert_array_equal(arrays["value"], [0.5, 1.5])
+    assert meta["provenance"]["wall_time_s"] == 5.5  # the rows' own times, not the time of this call
+
+
 def test_refresh_rows_drops_only_selected_rows_of_other_commits():
     def fresh():
         return {key: dict(provenance=dict(git_commit=commit)) for key, commit in
