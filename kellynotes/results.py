@@ -8,12 +8,14 @@ lists as pending otherwise. ``paper`` holds the values reported in *Diffusion Mo
 Kelly Gamblers* (Fig. 14 caption), in nats, for side-by-side comparison only.
 """
 
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import store
 
-__all__ = ["CATALOG", "Entry", "RESULTS_DIR", "available", "entry", "load", "measured_at", "model_settings"]
+__all__ = ["CATALOG", "Entry", "RESULTS_DIR", "available", "entry", "load", "measured_at", "model_settings",
+           "source_note"]
 
 
 def _results_dir() -> Path:
@@ -105,6 +107,15 @@ def measured_at(meta: dict) -> str:
         return f"commit {next(iter(entries.values()))}"
     return "commits " + "; ".join(f"{entries[label]} ({len(dates)} row{'s' * (len(dates) > 1)})"
                                    for label, dates in groups.items())
+
+
+def source_note(meta: dict, name: str, width: int = 88) -> str:
+    """The lines a chapter prints under a row-by-row artifact's table: the device and
+    :func:`measured_at`, wrapped to ``width`` characters (a book's output box is about 90 wide and
+    scrolls past that), then ``regenerate:`` and the catalogue's command for ``name``, unbroken."""
+    where = textwrap.fill(f"run on {meta['provenance']['device']}, {measured_at(meta)}", width,
+                          break_long_words=False, break_on_hyphens=False)
+    return f"{where}\nregenerate: {entry(name).command}"
 
 
 def model_settings(meta: dict) -> dict:

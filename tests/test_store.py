@@ -133,6 +133,18 @@ def test_measured_at_names_every_commit_of_the_rows():
     assert results.measured_at(artifact) == "commits aaaaaaa, 2026-12-06 (2 rows); bbbbbbb, 2026-12-07 (1 row)"
 
 
+def test_source_note_wraps_the_commits_and_keeps_the_command_whole():
+    def row(commit):
+        return dict(provenance=dict(git_commit=commit * 40, date="2026-12-07T01:00:00+00:00"))
+
+    artifact = meta(git_commit="f" * 40, date="2026-12-07T02:00:00+00:00", device="cpu: cpu")
+    artifact["results"] = dict(rows=[row(c) for c in "abcd"])
+    lines = results.source_note(artifact, "benchmark-mi-pairs", width=60).split("\n")
+    assert all(len(line) <= 60 for line in lines[:-1]) and len(lines) >= 3  # four commits do not fit one line
+    assert " ".join(lines[:-1]) == f"run on cpu: cpu, {results.measured_at(artifact)}"
+    assert lines[-1] == "regenerate: python benchmarks/benchmark_mi_pairs.py"
+
+
 def test_the_catalogue_loads_without_jax():
     # results is what the book imports to read stored numbers: it must not pull in JAX or run training code.
     code = "import sys, kellynotes.results as r; r.load('benchmark-mi'); print('jax' in sys.modules)"
